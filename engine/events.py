@@ -1,0 +1,93 @@
+"""Events a training session yields. Frozen, small, safe to hand to another thread.
+
+The UI (or CLI) learns everything about a run from these; it never reads the session's
+internals. Arrays never travel in events: ask the session for predictions instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class of all session events."""
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    config: dict            # TrainConfig.to_dict()
+    n_train: int
+    n_val: int
+    n_test: int
+    steps_per_epoch: int
+    dataset: str            # human description, e.g. "MNIST (full, /path)" or "MNIST sample"
+    start_epoch: int = 0    # > 0 when continuing a resumed run
+
+
+@dataclass(frozen=True)
+class BatchProgress(Event):
+    epoch: int              # 1-based
+    step: int               # 1-based step within the epoch
+    steps_per_epoch: int
+    global_step: int        # 1-based over the whole run
+    loss: float             # mean training loss over the steps since the last BatchProgress
+    lr: float
+    # (global_step, loss) of every step since the last BatchProgress, for charts.
+    points: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class EpochEnded(Event):
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None  # None when val_size == 0
+    val_acc: float | None
+    seconds: float          # wall time of the epoch's training (excludes evaluation)
+    samples_per_s: float
+    lr: float
+    global_step: int
+
+
+@dataclass(frozen=True)
+class Paused(Event):
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class Resumed(Event):
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class Diverged(Event):
+    epoch: int
+    step: int
+    loss: float
+    message: str            # "diverged at epoch E step S (loss nan): try a smaller learning rate"
+    restored_epoch: int     # weights are those at the end of this epoch (0 = initial weights)
+
+
+@dataclass(frozen=True)
+class Stopped(Event):
+    epoch: int              # epochs fully completed
+    step: int
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    epochs_done: int
+    test_loss: float
+    test_acc: float
+    seconds: float          # whole run
+    reason: str = "completed"   # "completed" | "stopped" | "diverged"
+    per_class_acc: tuple[float, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    message: str            # one line, for a notification / stderr

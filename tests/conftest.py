@@ -1,0 +1,41 @@
+"""Shared test helpers. Keep this small: fixtures only."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run from a checkout without installing the package
+    sys.path.insert(0, str(REPO))
+
+_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def _has_mnist(d: Path) -> bool:
+    return all((d / f).exists() or (d / f"{f}.gz").exists() for f in _MNIST_FILES)
+
+
+def find_full_mnist() -> Path | None:
+    """The full MNIST set: $TERMNIST_DATA (or its mnist/ subdir), else <repo>/../shared/data/mnist."""
+    env = os.environ.get("TERMNIST_DATA")
+    candidates = [Path(env), Path(env) / "mnist"] if env else []
+    candidates.append(REPO.parent / "shared" / "data" / "mnist")
+    return next((d for d in candidates if d.is_dir() and _has_mnist(d)), None)
+
+
+@pytest.fixture(scope="session")
+def full_mnist_dir() -> Path:
+    """Directory holding the full MNIST set; skips the test when there is none."""
+    d = find_full_mnist()
+    if d is None:
+        pytest.skip("full MNIST not found: set $TERMNIST_DATA or provide ../shared/data/mnist")
+    return d
