@@ -1,0 +1,221 @@
+"""Checkpoints: weights + architecture + settings + training metadata in one ``.npz``.
+
+Safe to load from strangers: read with ``allow_pickle=False``, every array checked
+against the stated architecture before use. Written atomically: a temporary file in the
+same directory, flushed and fsync'ed, then ``os.replace`` over the target, so a crash at
+any moment leaves either the old file or the new one.
+
+Layout of the archive:
+  ``meta``               0-d unicode array holding JSON: format, architecture, config,
+                         metadata (dataset, epochs done, accuracies, history, RNG state)
+  ``param/<name>``       one array per model parameter (``dense0.W`` ...)
+  ``optim/<key>``        optimizer state arrays (optional)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import CheckpointError, ConfigError, TermnistError
+from engine.mlp import MLP
+from engine.training import TrainConfig
+
+FORMAT = "termnist-checkpoint"
+FORMAT_VERSION = 1
+MAX_META_CHARS = 16 * 1024 * 1024
+
+
+@dataclass
+class Checkpoint:
+    model: MLP
+    config: TrainConfig
+    metadata: dict[str, Any] = field(default_factory=dict)
+    optimizer_state: dict[str, np.ndarray] | None = None
+
+
+def clone_model(model: MLP) -> MLP:
+    """An independent copy of ``model`` (same architecture, copied weights)."""
+    arch = model.architecture()
+    twin = MLP(
+        sizes=tuple(arch["sizes"]),
+        activation=arch["activation"],
+        loss=arch["loss"],
+        init=arch.get("init", "auto"),
+        dtype=arch["dtype"],
+        rng=np.random.default_rng(0),
+    )
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
+    """Write ``ckpt`` to ``path`` atomically. Returns the final path.
+
+    ``.npz`` is appended when the name has no suffix. Raises CheckpointError when the
+    directory is missing or not writable; the target is untouched in that case.
+    """
+    target = Path(path).expanduser()
+    if target.suffix == "":
+        target = target.with_suffix(".npz")
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise CheckpointError(f"{target}: cannot save: directory {directory} does not exist")
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "architecture": ckpt.model.architecture(),
+        "config": ckpt.config.to_dict(),
+        "metadata": ckpt.metadata,
+    }
+    arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta, default=_json_default))}
+    for name, value in ckpt.model.get_weights().items():
+        arrays[f"param/{name}"] = np.ascontiguousarray(value)
+    for key, value in (ckpt.optimizer_state or {}).items():
+        arrays[f"optim/{key}"] = np.asarray(value)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise CheckpointError(f"{target}: cannot save: {exc.strerror or exc}") from None
+        raise
+    _fsync_dir(directory)
+    return target
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read and validate a checkpoint. Raises CheckpointError with a specific reason."""
+    p = Path(path).expanduser()
+    name = str(p)
+    if not p.exists():
+        raise CheckpointError(f"{name}: no such file")
+    if p.is_dir():
+        raise CheckpointError(f"{name}: is a directory, not a checkpoint file")
+    try:
+        npz = np.load(p, allow_pickle=False)
+    except PermissionError:
+        raise CheckpointError(f"{name}: permission denied") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise CheckpointError(f"{name}: not a termnist checkpoint (not a readable .npz archive: {exc})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise CheckpointError(f"{name}: not a termnist checkpoint (a bare .npy array, not an .npz archive)")
+    with npz:
+        try:
+            files = set(npz.files)
+            if "meta" not in files:
+                raise CheckpointError(f"{name}: not a termnist checkpoint (no 'meta' entry)")
+            meta = _read_meta(name, npz["meta"])
+            arch = meta["architecture"]
+            try:
+                config = TrainConfig.from_dict(meta.get("config", {}))
+                model = MLP(
+                    sizes=tuple(int(s) for s in arch["sizes"]),
+                    activation=arch["activation"],
+                    loss=arch["loss"],
+                    init=arch.get("init", "auto"),
+                    dtype=arch.get("dtype", "float32"),
+                    rng=np.random.default_rng(0),
+                )
+            except (ConfigError, KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(f"{name}: invalid architecture or settings: {exc}") from None
+            weights = {}
+            for pname, expected in model.params.items():
+                key = f"param/{pname}"
+                if key not in files:
+                    raise CheckpointError(f"{name}: missing array '{pname}' for a {_arch_str(arch)} network")
+                arr = _read_array(name, npz, key)
+                if arr.shape != expected.shape:
+                    raise CheckpointError(
+                        f"{name}: '{pname}' has shape {arr.shape}, but a {_arch_str(arch)} network needs {expected.shape}"
+                    )
+                if not np.all(np.isfinite(arr)):
+                    raise CheckpointError(f"{name}: '{pname}' contains NaN or infinite values")
+                weights[pname] = arr
+            extra = {f for f in files if f.startswith("param/")} - {f"param/{k}" for k in model.params}
+            if extra:
+                raise CheckpointError(f"{name}: unexpected arrays {sorted(extra)} for a {_arch_str(arch)} network")
+            model.set_weights(weights)
+            opt_state = {f[len("optim/"):]: _read_array(name, npz, f) for f in files if f.startswith("optim/")}
+        except CheckpointError:
+            raise
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+            raise CheckpointError(f"{name}: damaged checkpoint: {exc}") from None
+        except TermnistError as exc:
+            raise CheckpointError(f"{name}: {exc}") from None
+    return Checkpoint(model=model, config=config, metadata=dict(meta.get("metadata") or {}),
+                      optimizer_state=opt_state or None)
+
+
+def _read_array(name: str, npz: Any, key: str) -> np.ndarray:
+    try:
+        arr = npz[key]
+    except ValueError as exc:  # object arrays need pickle: refused
+        raise CheckpointError(f"{name}: '{key}' holds Python objects (pickle), refused for safety: {exc}") from None
+    if arr.dtype.kind not in "fiub":
+        raise CheckpointError(f"{name}: '{key}' has dtype {arr.dtype}, expected numbers")
+    return arr
+
+
+def _read_meta(name: str, raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, np.ndarray) or raw.dtype.kind != "U" or raw.shape != ():
+        raise CheckpointError(f"{name}: 'meta' is not a JSON text entry")
+    text = str(raw)
+    if len(text) > MAX_META_CHARS:
+        raise CheckpointError(f"{name}: 'meta' is implausibly large ({len(text)} characters)")
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{name}: 'meta' is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{name}: not a termnist checkpoint (format marker missing)")
+    if int(meta.get("version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(f"{name}: written by a newer termnist (format {meta.get('version')}); upgrade termnist")
+    if not isinstance(meta.get("architecture"), dict):
+        raise CheckpointError(f"{name}: no architecture recorded")
+    return meta
+
+
+def _arch_str(arch: dict[str, Any]) -> str:
+    try:
+        return "-".join(str(int(s)) for s in arch["sizes"])
+    except (KeyError, TypeError, ValueError):
+        return "?"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

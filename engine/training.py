@@ -1,0 +1,561 @@
+"""Training configuration and the training session: the one object a UI drives.
+
+``TrainingSession.run()`` is a generator of :mod:`engine.events`; a caller iterates it in
+a worker thread. ``pause()``, ``resume()``, ``stop()``, ``predict_proba()`` and
+``checkpoint()`` are safe to call from any other thread. The session never prints.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine import events as ev
+from engine.augment import random_shift
+from engine.datasets import Dataset, split_train_val, to_features
+from engine.errors import ConfigError, TermnistError
+from engine.metrics import per_class_accuracy
+from engine.mlp import MLP
+from engine.optim import make_optimizer, make_schedule
+
+if TYPE_CHECKING:
+    from engine.checkpoint import Checkpoint
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "activation": ("relu", "leaky_relu", "sigmoid", "tanh"),
+    "loss": ("cross-entropy", "mse"),
+    "init": ("auto", "he", "xavier", "normal"),
+    "optimizer": ("sgd", "momentum", "nesterov", "adam"),
+    "schedule": ("constant", "step", "cosine"),
+    "dtype": ("float32", "float64"),
+    "augment": ("none", "shift"),
+}
+
+# A loss above max(FACTOR x the run's first loss, FLOOR) counts as divergence, like NaN/inf:
+# softmax cross-entropy stays finite while weights explode (ln(10) = 2.3 at the start; a
+# mean of 50 means the true class gets probability e^-50).
+DIVERGED_FACTOR = 20.0
+DIVERGED_FLOOR = 50.0
+
+# Memory budget for one network + its optimizer state + activations (refuse absurd nets
+# before allocating; see estimate_memory_bytes).
+MAX_MODEL_BYTES = 4 * 1024**3
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a run. Frozen and validated on construction (ConfigError)."""
+
+    dataset: str = "mnist"
+    hidden: tuple[int, ...] = (128, 64)
+    activation: str = "relu"
+    loss: str = "cross-entropy"
+    init: str = "auto"
+    init_std: float = 0.01
+    optimizer: str = "momentum"
+    lr: float = 0.05
+    momentum: float = 0.9
+    batch_size: int = 64
+    epochs: int = 10
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    step_epochs: int = 10
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0
+    val_size: int = 10000
+    seed: int = 0
+    dtype: str = "float32"
+    augment: str = "none"      # "shift": random translation by up to 2 pixels per image
+    max_shift: int = 2
+
+    def __post_init__(self) -> None:
+        hidden = self.hidden
+        if isinstance(hidden, str):
+            hidden = parse_layers(hidden)
+        try:
+            hidden = tuple(int(h) for h in hidden)
+        except (TypeError, ValueError):
+            raise ConfigError("hidden", f"expected a list of layer sizes, got {self.hidden!r}") from None
+        object.__setattr__(self, "hidden", hidden)
+        for h in hidden:
+            if not 1 <= h <= 100_000:
+                raise ConfigError("hidden", f"layer size {h} is out of range 1..100000")
+        if len(hidden) > 16:
+            raise ConfigError("hidden", f"{len(hidden)} hidden layers; at most 16")
+        for name, options in CHOICES.items():
+            value = getattr(self, name)
+            if value not in options:
+                raise ConfigError(name, f"{value!r} is not one of {', '.join(options)}")
+        _check_number("lr", self.lr, low=0.0, high=1e6, low_open=True)
+        _check_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        _check_number("weight_decay", self.weight_decay, low=0.0, high=10.0)
+        _check_number("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        _check_number("init_std", self.init_std, low=0.0, high=100.0, low_open=True)
+        _check_number("warmup_epochs", self.warmup_epochs, low=0.0, high=1000.0)
+        _check_int("batch_size", self.batch_size, 1, 1_000_000)
+        _check_int("epochs", self.epochs, 1, 100_000)
+        _check_int("step_epochs", self.step_epochs, 1, 100_000)
+        _check_int("val_size", self.val_size, 0, 10_000_000)
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_int("max_shift", self.max_shift, 0, 8)
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ConfigError("dataset", "must name a dataset, e.g. mnist")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (e.g. a checkpoint's or settings file's); unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """One line, for logs: '784-128-64-10 relu cross-entropy momentum lr=0.05 ...'."""
+        layers = "-".join(str(h) for h in self.hidden)
+        return (
+            f"hidden {layers} {self.activation} {self.loss} {self.optimizer} lr={self.lr:g}"
+            f" {self.schedule} batch={self.batch_size} epochs={self.epochs}"
+            f" wd={self.weight_decay:g} val={self.val_size} seed={self.seed}"
+            + (f" augment={self.augment}" if self.augment != "none" else "")
+        )
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """'128,64' or '128 64' -> (128, 64); '' or 'none' -> (); raises ConfigError('hidden', ...)."""
+    text = text.strip()
+    if text.lower() in ("", "none", "-"):
+        return ()
+    parts = re.split(r"\s*,\s*|\s+", text)
+    out = []
+    for p in parts:
+        if p == "":
+            raise ConfigError("hidden", "empty layer size between commas (write sizes like 128,64)")
+        if not p.isdigit():
+            raise ConfigError("hidden", f"{p!r} is not a whole number (write sizes like 128,64)")
+        out.append(int(p))
+    return tuple(out)
+
+
+def _check_number(field: str, value: Any, low: float, high: float,
+                  low_open: bool = False, high_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(field, f"expected a finite number, got {value!r}")
+    if value < low or value > high or (low_open and value == low) or (high_open and value == high):
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ConfigError(field, f"{value:g} is out of range {lo}{low:g}, {high:g}{hi}")
+
+
+def _check_int(field: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(field, f"expected a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(field, f"{value} is out of range {low}..{high}")
+
+
+def estimate_memory_bytes(config: TrainConfig, n_features: int, n_classes: int) -> int:
+    """Rough bytes a run needs beyond the dataset: weights, grads, optimizer state, activations."""
+    sizes = (n_features, *config.hidden, n_classes)
+    itemsize = np.dtype(config.dtype).itemsize
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    copies = 2 + {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}[config.optimizer] + 1  # +1 last-good
+    act = 3 * max(config.batch_size, 1000) * sum(sizes)  # forward caches + eval chunk
+    return int((n_params * copies + act) * itemsize)
+
+
+class TrainingSession:
+    """Trains one model on one dataset with one config; yields events from ``run()``.
+
+    Thread model: ``run()`` executes in the caller's (worker) thread. Other threads may
+    call ``pause/resume/stop`` (flags) and ``predict_proba/checkpoint`` (take the step lock,
+    so they see weights between two optimizer steps, never mid-update).
+    """
+
+    EVAL_CHUNK = 2000
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        dataset: Dataset,
+        *,
+        progress_every: int = 20,
+        resume: Checkpoint | None = None,
+    ) -> None:
+        self.config = config
+        self.dataset = dataset
+        self.progress_every = max(1, int(progress_every))
+        n_train_total = len(dataset.y_train)
+        if config.val_size >= n_train_total:
+            raise ConfigError(
+                "val_size",
+                f"{config.val_size} leaves no training data ({dataset.title} has {n_train_total} training images)",
+            )
+        need = estimate_memory_bytes(config, dataset.n_features, dataset.n_classes)
+        if need > MAX_MODEL_BYTES:
+            raise ConfigError(
+                "hidden",
+                f"this network needs about {need / 1024**3:.1f} GiB (limit {MAX_MODEL_BYTES / 1024**3:.0f} GiB): use smaller layers",
+            )
+        self.x_train, self.y_train, self.x_val, self.y_val = split_train_val(
+            dataset.x_train, dataset.y_train, config.val_size
+        )
+        self._x_train_flat = self.x_train.reshape(len(self.x_train), -1)
+        self._rng = np.random.default_rng(config.seed)
+        self.model = MLP(
+            sizes=(dataset.n_features, *config.hidden, dataset.n_classes),
+            activation=config.activation,
+            loss=config.loss,
+            init=config.init,
+            init_std=config.init_std if config.init == "normal" else None,
+            dtype=config.dtype,
+            rng=self._rng,
+        )
+        self.optimizer = make_optimizer(
+            config.optimizer,
+            self.model.params,
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+        n = len(self.y_train)
+        self.steps_per_epoch = -(-n // config.batch_size)
+        self.schedule = make_schedule(
+            config.schedule,
+            config.lr,
+            total_steps=self.steps_per_epoch * config.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+            step_epochs=config.step_epochs,
+            gamma=config.gamma,
+            warmup_steps=int(round(config.warmup_epochs * self.steps_per_epoch)),
+        )
+        self.epochs_done = 0
+        self.global_step = 0
+        self.history: list[dict[str, Any]] = []
+        self._last_good: dict[str, Any] | None = None
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._unpaused = threading.Event()
+        self._unpaused.set()
+        self._running = False
+        self.last_test: tuple[float, float] | None = None
+        if resume is not None:
+            self._restore(resume)
+
+    # -- control, from any thread ------------------------------------------------------
+    def pause(self) -> None:
+        self._unpaused.clear()
+
+    def resume(self) -> None:
+        self._unpaused.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._unpaused.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    # -- queries, from any thread ------------------------------------------------------
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, C) for raw images ``x`` (uint8, (n, H, W) or (n, D))."""
+        out = []
+        with self._lock:
+            for start in range(0, len(x), self.EVAL_CHUNK):
+                feats = to_features(x[start : start + self.EVAL_CHUNK], self.dataset.max_value,
+                                    dtype=np.dtype(self.config.dtype))
+                out.append(self.model.predict_proba(feats))
+        if not out:
+            return np.zeros((0, self.dataset.n_classes), dtype=np.float32)
+        return np.concatenate(out)
+
+    def checkpoint(self, last_completed_epoch: bool = False) -> Checkpoint:
+        """A consistent copy of weights, optimizer state and metadata (between two steps).
+
+        With ``last_completed_epoch`` the copy is of the state at the end of the last
+        completed epoch (what a resume continues from exactly), not the current weights.
+        """
+        from engine.checkpoint import Checkpoint, clone_model
+
+        with self._lock:
+            if last_completed_epoch and self._last_good is not None:
+                good = self._last_good
+                model = clone_model(self.model)
+                model.set_weights(good["weights"])
+                opt_state = {k: v.copy() for k, v in good["optimizer"].items()}
+                meta = self._metadata()
+                meta.update(epochs_done=good["epochs_done"], global_step=good["global_step"],
+                            rng_state=good["rng_state"], history=list(self.history[: good["epochs_done"]]))
+            else:
+                model = clone_model(self.model)
+                opt_state = {k: v.copy() for k, v in self.optimizer.state_dict().items()}
+                meta = self._metadata()
+        return Checkpoint(model=model, config=self.config, metadata=meta, optimizer_state=opt_state)
+
+    def _metadata(self) -> dict[str, Any]:
+        last = self.history[-1] if self.history else {}
+        meta: dict[str, Any] = {
+            "dataset": self.dataset.name,
+            "dataset_title": self.dataset.title,
+            "dataset_source": self.dataset.source,
+            "is_sample": bool(self.dataset.is_sample),
+            "class_names": list(self.dataset.class_names),
+            "epochs_done": self.epochs_done,
+            "global_step": self.global_step,
+            "val_acc": last.get("val_acc"),
+            "train_acc": last.get("train_acc"),
+            "history": list(self.history),
+            "rng_state": _jsonable_rng_state(self._rng),
+        }
+        if self.last_test is not None:
+            meta["test_loss"], meta["test_acc"] = self.last_test
+        return meta
+
+    def _restore(self, ckpt: Checkpoint) -> None:
+        if ckpt.model.sizes != self.model.sizes:
+            raise ConfigError("hidden", f"checkpoint has layers {ckpt.model.sizes}, config has {self.model.sizes}")
+        self.model.set_weights(ckpt.model.get_weights())
+        if ckpt.optimizer_state:
+            self.optimizer.load_state_dict(ckpt.optimizer_state)
+        meta = ckpt.metadata
+        self.epochs_done = int(meta.get("epochs_done", 0))
+        self.global_step = int(meta.get("global_step", self.epochs_done * self.steps_per_epoch))
+        self.history = list(meta.get("history", []))
+        state = meta.get("rng_state")
+        if state:
+            self._rng.bit_generator.state = state
+
+    # -- evaluation ----------------------------------------------------------------------
+    def _evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float, np.ndarray]:
+        with self._lock:
+            return evaluate_model(self.model, x, y, self.dataset.max_value, chunk=self.EVAL_CHUNK)
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> Iterator[ev.Event]:
+        """Train, yielding events. Ends with exactly one Finished (or Failed) event."""
+        if self._running:
+            raise RuntimeError("this session is already running")
+        self._running = True
+        try:
+            yield from self._run()
+        except TermnistError as exc:
+            yield ev.Failed(message=str(exc))
+        except MemoryError:
+            yield ev.Failed(message="out of memory: use smaller layers or a smaller batch size")
+        finally:
+            self._running = False
+
+    def _run(self) -> Iterator[ev.Event]:
+        cfg = self.config
+        t_run = time.perf_counter()
+        n = len(self.y_train)
+        bs = cfg.batch_size
+        dim = self.dataset.n_features
+        scale = np.asarray(1.0 / self.dataset.max_value, dtype=cfg.dtype)
+        u8_full = np.empty((bs, dim), dtype=self._x_train_flat.dtype)
+        f_full = np.empty((bs, dim), dtype=cfg.dtype)
+        img_shape = self.x_train.shape[1:]
+        shift = cfg.augment == "shift" and len(img_shape) == 2
+        yield ev.RunStarted(
+            config=cfg.to_dict(),
+            n_train=n,
+            n_val=len(self.y_val),
+            n_test=len(self.dataset.y_test),
+            steps_per_epoch=self.steps_per_epoch,
+            dataset=_describe_dataset(self.dataset),
+            start_epoch=self.epochs_done,
+        )
+        self._last_good = self._snapshot_state()
+        reason = "completed"
+        first_loss: float | None = None
+        while self.epochs_done < cfg.epochs:
+            epoch = self.epochs_done + 1
+            if self._stop.is_set():  # before drawing the epoch's order: a resume stays exact
+                reason = "stopped"
+                yield ev.Stopped(epoch=self.epochs_done, step=self.global_step)
+                break
+            order = self._rng.permutation(n)
+            t0 = time.perf_counter()
+            train_time = 0.0
+            sum_loss = 0.0
+            sum_correct = 0
+            seen = 0
+            window: list[tuple[int, float]] = []
+            for step in range(1, self.steps_per_epoch + 1):
+                if self._stop.is_set():
+                    break
+                if not self._unpaused.is_set():
+                    train_time += time.perf_counter() - t0
+                    yield ev.Paused(epoch=epoch, step=step - 1)
+                    while not self._unpaused.wait(0.1):
+                        pass
+                    t0 = time.perf_counter()
+                    if self._stop.is_set():
+                        break
+                    yield ev.Resumed(epoch=epoch, step=step - 1)
+                idx = order[(step - 1) * bs : step * bs]
+                m = len(idx)
+                u8 = u8_full[:m]
+                xb = f_full[:m]
+                if shift:
+                    random_shift(self.x_train[idx], cfg.max_shift, self._rng, out=u8.reshape(m, *img_shape))
+                else:
+                    np.take(self._x_train_flat, idx, axis=0, out=u8)
+                np.multiply(u8, scale, out=xb, casting="unsafe")
+                yb = self.y_train[idx]
+                lr = self.schedule(self.global_step)
+                with self._lock:
+                    loss, correct = self.model.loss_and_grads(xb, yb)
+                    if first_loss is None:
+                        first_loss = loss
+                    if not math.isfinite(loss) or loss > max(DIVERGED_FACTOR * first_loss, DIVERGED_FLOOR):
+                        yield from self._diverge(epoch, step, loss)
+                        reason = "diverged"
+                        break
+                    self.optimizer.step(self.model.grads, lr=lr)
+                    self.global_step += 1
+                sum_loss += loss * m
+                sum_correct += correct
+                seen += m
+                window.append((self.global_step, loss))
+                if len(window) >= self.progress_every:
+                    yield self._progress(epoch, step, lr, window)
+                    window = []
+            if reason == "diverged":
+                break
+            train_time += time.perf_counter() - t0
+            if window:
+                yield self._progress(epoch, step, lr, window)
+            if self._stop.is_set():
+                reason = "stopped"
+                yield ev.Stopped(epoch=self.epochs_done, step=self.global_step)
+                break
+            if not all(np.isfinite(p).all() for p in self.model.params.values()):
+                yield from self._diverge(epoch, self.steps_per_epoch, float("nan"))
+                reason = "diverged"
+                break
+            val_loss = val_acc = None
+            if len(self.y_val):
+                val_loss, val_acc, _ = self._evaluate(self.x_val, self.y_val)
+            if val_loss is not None and not math.isfinite(val_loss):
+                yield from self._diverge(epoch, self.steps_per_epoch, val_loss)
+                reason = "diverged"
+                break
+            self.epochs_done = epoch
+            row = {
+                "epoch": epoch,
+                "train_loss": sum_loss / max(seen, 1),
+                "train_acc": sum_correct / max(seen, 1),
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "seconds": train_time,
+                "samples_per_s": seen / train_time if train_time > 0 else float("inf"),
+                "lr": lr,
+                "global_step": self.global_step,
+            }
+            self.history.append(row)
+            self._last_good = self._snapshot_state()
+            yield ev.EpochEnded(epochs=cfg.epochs, **row)
+        test_loss, test_acc, preds = self._evaluate(self.dataset.x_test, self.dataset.y_test)
+        self.last_test = (test_loss, test_acc)
+        per_class = per_class_accuracy(self.dataset.y_test, preds, self.dataset.n_classes)
+        yield ev.Finished(
+            epochs_done=self.epochs_done,
+            test_loss=test_loss,
+            test_acc=test_acc,
+            seconds=time.perf_counter() - t_run,
+            reason=reason,
+            per_class_acc=tuple(float(a) for a in per_class),
+        )
+
+    def _progress(self, epoch: int, step: int, lr: float, window: list[tuple[int, float]]) -> ev.BatchProgress:
+        return ev.BatchProgress(
+            epoch=epoch,
+            step=step,
+            steps_per_epoch=self.steps_per_epoch,
+            global_step=self.global_step,
+            loss=float(np.mean([l for _, l in window])),
+            lr=float(lr),
+            points=tuple((s, float(l)) for s, l in window),
+        )
+
+    def _snapshot_state(self) -> dict[str, Any]:
+        """Everything needed to return to (or resume exactly from) the current epoch boundary."""
+        with self._lock:
+            return {
+                "weights": self.model.get_weights(),
+                "optimizer": {k: v.copy() for k, v in self.optimizer.state_dict().items()},
+                "global_step": self.global_step,
+                "epochs_done": self.epochs_done,
+                "rng_state": _jsonable_rng_state(self._rng),
+            }
+
+    def _diverge(self, epoch: int, step: int, loss: float) -> Iterator[ev.Event]:
+        assert self._last_good is not None
+        good = self._last_good
+        with self._lock:
+            self.model.set_weights(good["weights"])
+            self.optimizer.load_state_dict(good["optimizer"])
+            self.global_step = good["global_step"]
+        msg = (
+            f"diverged at epoch {epoch} step {step} (loss {loss:.4g}): try a smaller learning rate"
+            f" (lr={self.config.lr:g}); kept the weights of epoch {self.epochs_done}"
+        )
+        yield ev.Diverged(epoch=epoch, step=step, loss=float(loss), message=msg, restored_epoch=self.epochs_done)
+
+
+def evaluate_model(
+    model: MLP, x: np.ndarray, y: np.ndarray, max_value: float, chunk: int = 2000
+) -> tuple[float, float, np.ndarray]:
+    """Mean loss, accuracy and predicted labels of ``model`` on raw images ``x`` (uint8).
+
+    Works in chunks of ``chunk`` images so memory stays bounded on any dataset size.
+    """
+    n = len(y)
+    preds = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return float("nan"), float("nan"), preds
+    x_flat = x.reshape(n, -1)
+    buf = np.empty((min(chunk, n), x_flat.shape[1]), dtype=model.dtype)
+    total_loss = 0.0
+    for start in range(0, n, chunk):
+        yb = y[start : start + chunk]
+        feats = to_features(x_flat[start : start + chunk], max_value, out=buf[: len(yb)])
+        loss, _ = model.evaluate(feats, yb, batch_size=chunk)
+        total_loss += loss * len(yb)
+        preds[start : start + len(yb)] = model.predict(feats)
+    return total_loss / n, float(np.mean(preds == y)), preds
+
+
+def _describe_dataset(ds: Dataset) -> str:
+    if ds.is_sample:
+        return f"{ds.title} bundled sample ({len(ds.y_train)} train / {len(ds.y_test)} test images)"
+    return f"{ds.title} ({len(ds.y_train)} train / {len(ds.y_test)} test images, {ds.source})"
+
+
+def _jsonable_rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """A copy of the generator's state (PCG64: nested dict of str/int, JSON-serialisable)."""
+    return copy.deepcopy(rng.bit_generator.state)

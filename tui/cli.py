@@ -1,0 +1,98 @@
+"""The ``termnist`` command: the app with no subcommand, or a headless subcommand.
+
+Imports are lazy so that ``termnist --help`` stays fast and ``train`` never loads Textual.
+Exit status: 0 success, 1 data/model error, 2 usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from tui.commands import UsageError
+
+COMMAND_MODULES = ("tui.commands.train", "tui.commands.data")
+
+EPILOG = """\
+commands:
+  (none)      open the terminal app (needs a terminal; over SSH use `ssh -t`)
+  train       train headless, one line per epoch (or JSON lines)
+  eval        test accuracy, per-class accuracy and confusion matrix of a saved model
+  download    fetch and verify MNIST, Fashion-MNIST or KMNIST
+  datasets    list datasets and where they were found
+
+MNIST: Yann LeCun, Corinna Cortes, Christopher J.C. Burges (CC BY-SA 3.0).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="termnist",
+        description="Train a neural network on handwritten digits, in your terminal.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", metavar="DIR", help="directory holding the dataset's IDX files")
+    parser.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist, kmnist, digits")
+    parser.add_argument("--preset", metavar="P", help="settings to start from (default, best, nielsen, ...)")
+    parser.add_argument("--load", metavar="MODEL.npz", help="open the app with a saved model")
+    parser.add_argument("--resume", action="store_true", help="resume the run cut by a lost connection")
+    parser.add_argument("--version", action="version", version=f"termnist {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("termnist")
+    except Exception:  # noqa: BLE001 - running from a source tree without metadata
+        return "0+unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if getattr(args, "func", None) is None:
+            return run_app(args)
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("termnist: interrupted", file=sys.stderr)
+        return 130
+    except UsageError as exc:
+        print(f"termnist: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 1
+
+
+def run_app(args: argparse.Namespace) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(
+            "termnist: no terminal here (stdin/stdout are not a TTY): the app needs one"
+            " (over SSH use `ssh -t`); to train headless use `termnist train`",
+            file=sys.stderr,
+        )
+        return 2
+    from tui.app import run_app as run_textual_app
+
+    return int(
+        run_textual_app(
+            data_dir=args.data,
+            dataset=args.dataset,
+            preset=args.preset,
+            load=args.load,
+            resume=args.resume,
+        )
+        or 0
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

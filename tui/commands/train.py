@@ -1,0 +1,314 @@
+"""``termnist train`` and ``termnist eval``: headless training and evaluation.
+
+Human output: one line per epoch on stdout (a live progress line on stderr when it is a
+terminal). ``--json``: one JSON object per line per event. Ctrl+C stops after the current
+batch (exit 130); a second Ctrl+C aborts at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from typing import Any
+
+TRAIN_FLAGS: tuple[tuple[str, str, type, str], ...] = (
+    # (flag, config field, type, help)
+    ("--layers", "hidden", str, "hidden layer sizes, e.g. 128,64 (empty for none)"),
+    ("--activation", "activation", str, "relu, leaky_relu, sigmoid or tanh"),
+    ("--loss", "loss", str, "cross-entropy or mse"),
+    ("--init", "init", str, "auto, he, xavier or normal"),
+    ("--init-std", "init_std", float, "std of the 'normal' initialisation"),
+    ("--optimizer", "optimizer", str, "sgd, momentum, nesterov or adam"),
+    ("--lr", "lr", float, "learning rate"),
+    ("--momentum", "momentum", float, "momentum (momentum/nesterov)"),
+    ("--batch-size", "batch_size", int, "mini-batch size"),
+    ("--epochs", "epochs", int, "number of epochs"),
+    ("--weight-decay", "weight_decay", float, "L2 weight decay"),
+    ("--schedule", "schedule", str, "learning-rate schedule: constant, step or cosine"),
+    ("--step-epochs", "step_epochs", int, "step schedule: epochs between decays"),
+    ("--gamma", "gamma", float, "step schedule: decay factor"),
+    ("--warmup-epochs", "warmup_epochs", float, "linear warm-up length in epochs"),
+    ("--val-size", "val_size", int, "validation images taken from the end of the training set (0 for none)"),
+    ("--seed", "seed", int, "random seed (same seed and settings give identical weights)"),
+    ("--dtype", "dtype", str, "float32 or float64"),
+    ("--augment", "augment", str, "none, or shift (random translation by up to --max-shift pixels)"),
+    ("--max-shift", "max_shift", int, "largest shift of --augment shift, in pixels"),
+)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("train", help="train headless", description="Train headless; flags override the preset.")
+    p.add_argument("--preset", default="default", help="recipe to start from (default: %(default)s)")
+    p.add_argument("--dataset", help="dataset name (mnist, fashion-mnist, kmnist, digits)")
+    p.add_argument("--data", metavar="DIR", help="directory holding the dataset files")
+    for flag, _field, typ, help_text in TRAIN_FLAGS:
+        p.add_argument(flag, type=str, default=None, help=help_text, metavar=typ.__name__.upper())
+    p.add_argument("--save", metavar="PATH", help="save the trained model (.npz) here")
+    p.add_argument("--json", action="store_true", help="one JSON object per line per event")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads (default: %(default)s)")
+    p.add_argument("--progress-every", type=int, default=50, help=argparse.SUPPRESS)
+    p.set_defaults(func=run_train)
+
+    e = sub.add_parser("eval", help="evaluate a saved model", description="Test accuracy of a saved model.")
+    e.add_argument("model", metavar="MODEL.npz")
+    e.add_argument("--dataset", help="dataset name (default: the one the model was trained on)")
+    e.add_argument("--data", metavar="DIR", help="directory holding the dataset files")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=run_eval)
+
+
+def build_config(args: argparse.Namespace):
+    """Preset + flags -> TrainConfig. Raises UsageError naming the bad flag."""
+    from engine.errors import ConfigError
+    from engine.presets import get_preset
+    from engine.training import parse_layers
+    from tui.commands import UsageError
+
+    try:
+        config = get_preset(args.preset)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    changes: dict[str, Any] = {}
+    if args.dataset:
+        changes["dataset"] = args.dataset
+    for flag, field, typ, _ in TRAIN_FLAGS:
+        raw = getattr(args, flag[2:].replace("-", "_"))
+        if raw is None:
+            continue
+        try:
+            if field == "hidden":
+                changes[field] = parse_layers(raw)
+            elif typ is int:
+                changes[field] = int(raw)
+            elif typ is float:
+                changes[field] = float(raw)
+            else:
+                changes[field] = raw
+        except ValueError:
+            raise UsageError(f"{flag}: expected {'a whole number' if typ is int else 'a number'}, got {raw!r}") from None
+        except ConfigError as exc:
+            raise UsageError(f"{flag}: {exc.reason}") from None
+    try:
+        return config.replace(**changes)
+    except ConfigError as exc:
+        flag = next((f for f, fld, _, _ in TRAIN_FLAGS if fld == exc.field), exc.field)
+        raise UsageError(f"{flag}: {exc.reason}") from None
+
+
+def run_train(args: argparse.Namespace) -> int:
+    config = build_config(args)
+    from engine.datasets import load_dataset
+    from engine.errors import ConfigError, TermnistError
+    from engine.training import TrainingSession
+    from tui.commands import UsageError
+
+    out = _Output(json_mode=args.json)
+    try:
+        dataset = load_dataset(config.dataset, data_dir=args.data)
+        session = TrainingSession(config, dataset, progress_every=max(1, args.progress_every))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    except TermnistError as exc:
+        return out.error(str(exc))
+    if dataset.is_sample:
+        out.note(
+            f"using the bundled MNIST sample ({len(dataset.y_train):,} train / {len(dataset.y_test):,} test images);"
+            " for the full set run `termnist download` or pass --data DIR"
+        )
+
+    interrupted = {"count": 0}
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        interrupted["count"] += 1
+        if interrupted["count"] > 1:
+            raise KeyboardInterrupt
+        session.stop()
+        out.note("stopping after the current batch (Ctrl+C again to abort)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    from threadpoolctl import threadpool_limits
+
+    try:
+        with threadpool_limits(limits=max(1, args.threads), user_api="blas"):
+            finished = None
+            for event in session.run():
+                out.event(event)
+                if type(event).__name__ == "Finished":
+                    finished = event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    status = 0
+    if finished is None:
+        return 1
+    if args.save:
+        try:
+            from engine.checkpoint import save_checkpoint
+
+            path = save_checkpoint(args.save, session.checkpoint())
+            out.saved(str(path))
+        except TermnistError as exc:
+            out.error(str(exc))
+            status = 1
+    if interrupted["count"]:
+        out.note(f"interrupted: stopped after {finished.epochs_done} epoch(s)")
+        return 130
+    if finished.reason == "diverged":
+        return 1
+    return status
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from engine.checkpoint import load_checkpoint
+    from engine.datasets import load_dataset
+    from engine.errors import TermnistError
+    from engine.metrics import confusion_matrix, per_class_accuracy
+    from engine.training import evaluate_model
+
+    out = _Output(json_mode=args.json)
+    try:
+        ckpt = load_checkpoint(args.model)
+        name = args.dataset or ckpt.metadata.get("dataset") or ckpt.config.dataset
+        dataset = load_dataset(name, data_dir=args.data)
+        if dataset.n_features != ckpt.model.sizes[0] or dataset.n_classes != ckpt.model.sizes[-1]:
+            raise TermnistError(
+                f"{args.model}: the model takes {ckpt.model.sizes[0]} inputs and {ckpt.model.sizes[-1]} classes,"
+                f" but {dataset.title} has {dataset.n_features} and {dataset.n_classes}"
+            )
+        t0 = time.perf_counter()
+        loss, acc, preds = evaluate_model(ckpt.model, dataset.x_test, dataset.y_test, dataset.max_value)
+        seconds = time.perf_counter() - t0
+    except TermnistError as exc:
+        return out.error(str(exc))
+    per_class = per_class_accuracy(dataset.y_test, preds, dataset.n_classes)
+    cm = confusion_matrix(dataset.y_test, preds, dataset.n_classes)
+    if args.json:
+        print(json.dumps({
+            "event": "eval", "model": args.model, "dataset": dataset.name, "sample": dataset.is_sample,
+            "n_test": int(len(dataset.y_test)), "test_acc": acc, "test_loss": loss,
+            "per_class_acc": [float(a) for a in per_class], "confusion_matrix": cm.tolist(),
+            "seconds": seconds,
+        }), flush=True)
+        return 0
+    src = "bundled sample" if dataset.is_sample else dataset.source
+    print(f"{args.model}: {dataset.title} test set ({len(dataset.y_test):,} images, {src})")
+    print(f"test accuracy {acc:.2%}  loss {loss:.4f}")
+    print("per-class accuracy:")
+    for name_, a in zip(dataset.class_names, per_class):
+        print(f"  {name_:>12}  {a:7.2%}")
+    print("confusion matrix (rows: true, columns: predicted):")
+    width = max(5, len(str(int(cm.max()))) + 1)
+    print(" " * 6 + "".join(f"{i:>{width}}" for i in range(dataset.n_classes)))
+    for i, row in enumerate(cm):
+        print(f"{i:>5} " + "".join(f"{int(v):>{width}}" for v in row))
+    return 0
+
+
+def _fmt(value: float | None, pct: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "    -  "
+    return f"{value:7.2%}" if pct else f"{value:.4f}"
+
+
+class _Output:
+    """Renders session events as human lines or JSON lines."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.json = json_mode
+        self.live = (not json_mode) and sys.stderr.isatty()
+        self._progress_shown = False
+
+    def _emit(self, obj: dict[str, Any]) -> None:
+        print(json.dumps(obj, default=_json_default), flush=True)
+
+    def _clear_progress(self) -> None:
+        if self._progress_shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self._progress_shown = False
+
+    def note(self, text: str) -> None:
+        if self.json:
+            self._emit({"event": "note", "message": text})
+        else:
+            self._clear_progress()
+            print(f"termnist: {text}", file=sys.stderr, flush=True)
+
+    def error(self, text: str) -> int:
+        self._clear_progress()
+        if self.json:
+            self._emit({"event": "error", "message": text})
+        print(f"termnist: error: {text}", file=sys.stderr, flush=True)
+        return 1
+
+    def saved(self, path: str) -> None:
+        if self.json:
+            self._emit({"event": "saved", "path": path})
+        else:
+            print(f"saved model to {path}", flush=True)
+
+    def event(self, e: Any) -> None:
+        kind = type(e).__name__
+        if self.json:
+            self._json_event(kind, e)
+            return
+        if kind == "RunStarted":
+            print(f"training on {e.dataset}: {e.n_train:,} train, {e.n_val:,} validation, {e.n_test:,} test", flush=True)
+            cfg = e.config
+            print("settings: " + " ".join(f"{k}={v}" for k, v in cfg.items()), flush=True)
+        elif kind == "BatchProgress":
+            if self.live:
+                frac = e.step / e.steps_per_epoch
+                bar = "#" * int(frac * 20)
+                sys.stderr.write(f"\repoch {e.epoch} [{bar:<20}] {frac:4.0%} loss {e.loss:.4f}")
+                sys.stderr.flush()
+                self._progress_shown = True
+        elif kind == "EpochEnded":
+            self._clear_progress()
+            print(
+                f"epoch {e.epoch:>3}/{e.epochs}  train loss {e.train_loss:.4f} acc {e.train_acc:7.2%}"
+                f"  val loss {_fmt(e.val_loss)} acc {_fmt(e.val_acc, pct=True)}"
+                f"  {e.seconds:6.2f}s  {e.samples_per_s:,.0f} img/s",
+                flush=True,
+            )
+        elif kind == "Diverged":
+            self._clear_progress()
+            print(f"termnist: {e.message}", file=sys.stderr, flush=True)
+        elif kind == "Stopped":
+            self._clear_progress()
+            print(f"stopped after {e.epoch} completed epoch(s)", flush=True)
+        elif kind == "Finished":
+            self._clear_progress()
+            print(
+                f"test accuracy {e.test_acc:.2%} (loss {e.test_loss:.4f}) after {e.epochs_done} epoch(s)"
+                f" in {e.seconds:.1f}s",
+                flush=True,
+            )
+        elif kind == "Failed":
+            self.error(e.message)
+
+    def _json_event(self, kind: str, e: Any) -> None:
+        from dataclasses import asdict
+
+        d = asdict(e)
+        if kind == "EpochEnded":
+            self._emit({"event": "epoch", **d})
+        elif kind == "Finished":
+            self._emit({"event": "done", **d})
+        elif kind == "RunStarted":
+            self._emit({"event": "start", **d})
+        elif kind == "BatchProgress":
+            d.pop("points", None)
+            self._emit({"event": "progress", **d})
+        else:
+            self._emit({"event": kind.lower(), **d})
+
+
+def _json_default(obj: Any) -> Any:
+    try:
+        return obj.item()
+    except AttributeError:
+        return str(obj)
