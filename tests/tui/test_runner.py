@@ -1,0 +1,161 @@
+"""tui.runner: engine events -> throttled, immutable UI updates (a list stands in for the app)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine import events as ev
+from engine.errors import ConfigError
+from tests.tui.fakes import FakeClock, FakeSession
+from tui import runner as r
+
+
+def run_fake(session: FakeSession, **kwargs) -> list:
+    posted: list = []
+    runner = r.TrainingRunner(posted.append, **kwargs)
+    x = np.zeros((20, 4, 4), np.uint8)
+    y = (np.arange(20) % 10).astype(np.uint8)
+    y[3] = 5  # image 3 is predicted 3 by FakeSession: one mistake
+    runner.run(lambda: (session, x, y))
+    return posted
+
+
+def kinds(posted: list) -> list[str]:
+    return [type(u).__name__ for u in posted]
+
+
+def test_full_run_posts_each_kind_in_order():
+    posted = run_fake(FakeSession(epochs=2, steps=10, every=5), throttle_s=0.0)
+    k = kinds(posted)
+    assert k[0] == "Started"
+    assert k[-1] == "Done"
+    assert k.count("EpochRow") == 2
+    assert k.count("Predictions") == 2           # one per epoch end
+    assert posted[-1].test_acc == 0.8 and posted[-1].reason == "completed"
+    # every step's loss arrives exactly once, in order
+    steps = [s for u in posted if isinstance(u, r.Points) for s, _ in u.points]
+    assert steps == list(range(1, 21))
+
+
+def test_throttle_batches_points_but_loses_none():
+    clock = FakeClock()
+    posted: list = []
+    runner = r.TrainingRunner(posted.append, throttle_s=1.0, clock=clock)
+    runner.handle(ev.RunStarted(config={"epochs": 1}, n_train=1, n_val=0, n_test=0,
+                                steps_per_epoch=100, dataset="d"))
+    for i in range(1, 11):
+        clock.t = i * 0.05       # 10 progress events within half a second
+        runner.handle(ev.BatchProgress(epoch=1, step=i, steps_per_epoch=100, global_step=i,
+                                       loss=1.0, lr=0.1, points=((i, 1.0),)))
+    assert [type(u) for u in posted] == [r.Started]     # nothing yet: throttled
+    clock.t = 1.2
+    runner.handle(ev.BatchProgress(epoch=1, step=11, steps_per_epoch=100, global_step=11,
+                                   loss=1.0, lr=0.1, points=((11, 1.0),)))
+    pts = [u for u in posted if isinstance(u, r.Points)]
+    assert len(pts) == 1 and [s for s, _ in pts[0].points] == list(range(1, 12))
+    progress = [u for u in posted if isinstance(u, r.Progress)]
+    assert len(progress) == 1 and progress[0].step == 11 and progress[0].epochs == 1
+    assert progress[0].eta_s == pytest.approx((100 - 11) * 1.2 / 11)
+
+
+def test_epoch_end_flushes_pending_points_first():
+    clock = FakeClock()
+    posted: list = []
+    runner = r.TrainingRunner(posted.append, throttle_s=10.0, clock=clock)
+    runner.handle(ev.BatchProgress(epoch=1, step=1, steps_per_epoch=1, global_step=1, loss=0.5,
+                                   lr=0.1, points=((1, 0.5),)))
+    runner.handle(ev.EpochEnded(epoch=1, epochs=1, train_loss=0.5, train_acc=0.9, val_loss=None,
+                                val_acc=None, seconds=1.0, samples_per_s=10.0, lr=0.1, global_step=1))
+    assert kinds(posted) == ["Points", "Progress", "EpochRow"]
+
+
+def test_predictions_are_read_only_copies_and_count_mistakes():
+    posted = run_fake(FakeSession(epochs=1), throttle_s=0.0)
+    preds = [u for u in posted if isinstance(u, r.Predictions)][0]
+    assert preds.label == "epoch 1"
+    assert preds.predicted.tolist() == [i % 10 for i in range(20)]
+    assert preds.accuracy == pytest.approx(19 / 20)
+    assert np.allclose(preds.confidence, 0.9)
+    for arr in (preds.predicted, preds.confidence, preds.probabilities):
+        assert not arr.flags.writeable
+
+
+def test_preview_limit_bounds_prediction_work():
+    posted = run_fake(FakeSession(epochs=1), throttle_s=0.0, preview_limit=5)
+    preds = [u for u in posted if isinstance(u, r.Predictions)][0]
+    assert len(preds.predicted) == 5
+
+
+def test_stop_before_and_during_run():
+    session = FakeSession(epochs=5)
+    posted: list = []
+    runner = r.TrainingRunner(posted.append, throttle_s=0.0)
+    runner.stop()                                    # before the session even exists
+    runner.run(lambda: (session, np.zeros((2, 2, 2), np.uint8), np.zeros(2, np.uint8)))
+    assert session.stopped.is_set()
+    assert posted[-1].reason == "stopped"
+    assert any(isinstance(u, r.LogLine) and "stopped" in u.text for u in posted)
+    assert sum(isinstance(u, r.Predictions) for u in posted) == 1   # final weights shown
+
+
+def test_pause_and_resume_events_become_state_changes():
+    posted: list = []
+    runner = r.TrainingRunner(posted.append)
+    runner.handle(ev.Paused(epoch=1, step=3))
+    runner.handle(ev.Resumed(epoch=1, step=3))
+    assert [(u.paused, u.step) for u in posted] == [(True, 3), (False, 3)]
+
+
+def test_diverged_and_failed_events():
+    posted: list = []
+    runner = r.TrainingRunner(posted.append)
+    runner.handle(ev.Diverged(epoch=1, step=2, loss=float("nan"), message="diverged at epoch 1",
+                              restored_epoch=0))
+    runner.handle(ev.Failed(message="bad things"))
+    assert posted[0] == r.LogLine("diverged at epoch 1", "warning", notify=True)
+    assert posted[1] == r.Failure("bad things")
+
+
+def test_errors_opening_or_running_become_failures():
+    posted: list = []
+
+    def bad_config():
+        raise ConfigError("val_size", "too big")
+
+    r.TrainingRunner(posted.append).run(bad_config)
+    assert posted == [r.Failure("val_size: too big", field="val_size")]
+
+    class Exploding(FakeSession):
+        def run(self):
+            yield from super().run()
+            raise RuntimeError("boom")
+
+    posted.clear()
+    r.TrainingRunner(posted.append).run(
+        lambda: (Exploding(epochs=1), np.zeros((1, 2, 2), np.uint8), np.zeros(1, np.uint8)))
+    assert isinstance(posted[-1], r.Failure) and "boom" in posted[-1].message
+    assert "RuntimeError" in posted[-1].details
+
+
+def test_make_predictions_rejects_bad_shapes():
+    with pytest.raises(ValueError):
+        r.make_predictions(np.zeros(3), None, "x")
+    empty = r.make_predictions(np.zeros((0, 10)), None, "x")
+    assert len(empty.predicted) == 0 and empty.accuracy is None
+
+
+def test_evaluate_checkpoint_on_a_real_model():
+    from engine.errors import CheckpointError
+    from engine.training import TrainConfig, TrainingSession
+    from tests.factories import make_dataset
+
+    ds = make_dataset(n_train=300, n_test=50, side=8)
+    session = TrainingSession(TrainConfig(dataset="synthetic", hidden=(8,), epochs=1, val_size=0), ds)
+    finished = [e for e in session.run() if isinstance(e, ev.Finished)][0]
+    preds, acc = r.evaluate_checkpoint(session.checkpoint(), ds, preview_limit=20)
+    assert acc == pytest.approx(finished.test_acc)
+    assert len(preds.predicted) == 20 and preds.label == "loaded model"
+    other = make_dataset(n_train=10, n_test=10, side=6)
+    with pytest.raises(CheckpointError, match="expects 64 inputs"):
+        r.evaluate_checkpoint(session.checkpoint(), other, preview_limit=5)

@@ -1,0 +1,327 @@
+"""Worker-side glue between a TrainingSession and the UI. No Textual here.
+
+`TrainingRunner.run()` executes in the training worker thread: it iterates the
+session's events, buffers loss points, throttles progress, computes test-set
+predictions at each epoch end, and hands plain frozen values ("updates", defined
+below) to ``post`` -- a callable. The app passes a function that wraps each update in
+a Textual message and calls ``post_message`` (non-blocking); tests pass ``list.append``.
+
+Everything posted is immutable: tuples, frozen dataclasses, read-only array copies.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine import events as ev
+
+
+class Session(Protocol):  # the part of engine.training.TrainingSession the runner uses
+    def run(self) -> Any: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def stop(self) -> None: ...
+    def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+
+
+# ----------------------------------------------------------------------------- updates
+@dataclass(frozen=True)
+class Started:
+    config: dict
+    dataset: str
+    n_train: int
+    n_val: int
+    n_test: int
+    steps_per_epoch: int
+    start_epoch: int
+
+
+@dataclass(frozen=True)
+class Points:
+    """Training loss of individual steps: ((global_step, loss), ...), in order."""
+
+    points: tuple[tuple[int, float], ...]
+    steps_per_epoch: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Latest position in the run; a newer one supersedes an older one."""
+
+    epoch: int
+    epochs: int
+    step: int
+    steps_per_epoch: int
+    global_step: int
+    loss: float
+    lr: float
+    eta_s: float | None      # seconds left in this epoch (None until measurable)
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    seconds: float
+    samples_per_s: float
+    lr: float
+    global_step: int
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The network's answers for the first ``len(predicted)`` test images.
+
+    Arrays are read-only copies: safe to keep on the UI thread.
+    """
+
+    predicted: np.ndarray        # (n,) int
+    confidence: np.ndarray       # (n,) float, probability of the predicted class
+    probabilities: np.ndarray    # (n, C) float32
+    accuracy: float | None       # on those n images, when labels were given
+    label: str                   # what produced them: "epoch 3", "final", "loaded model"
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    paused: bool
+    epoch: int
+    step: int
+
+
+@dataclass(frozen=True)
+class LogLine:
+    text: str
+    severity: str = "information"   # "information" | "warning" | "error"
+    notify: bool = False
+
+
+@dataclass(frozen=True)
+class Done:
+    reason: str                      # "completed" | "stopped" | "diverged"
+    epochs_done: int
+    test_loss: float
+    test_acc: float
+    seconds: float
+    per_class_acc: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Failure:
+    message: str
+    field: str | None = None         # the setting at fault (ConfigError), if any
+    details: str = ""                # traceback for unexpected errors
+
+
+Update = Started | Points | Progress | EpochRow | Predictions | StateChanged | LogLine | Done | Failure
+
+
+def make_predictions(proba: np.ndarray, labels: np.ndarray | None, label: str) -> Predictions:
+    """Freeze (n, C) probabilities into a Predictions value (copies, read-only)."""
+    probs = np.array(proba, dtype=np.float32, copy=True)
+    if probs.ndim != 2:
+        raise ValueError(f"expected (n, C) probabilities, got shape {probs.shape}")
+    predicted = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64)
+    confidence = probs[np.arange(len(probs)), predicted] if len(probs) else np.zeros(0, np.float32)
+    accuracy = None
+    if labels is not None and len(probs):
+        accuracy = float(np.mean(predicted == np.asarray(labels)[: len(probs)]))
+    for arr in (probs, predicted, confidence):
+        arr.setflags(write=False)
+    return Predictions(predicted, confidence, probs, accuracy, label)
+
+
+def evaluate_checkpoint(ckpt: Any, dataset: Any, preview_limit: int, where: str = "model"
+                        ) -> tuple[Predictions, float | None]:
+    """A loaded model's predictions on ``dataset``'s test set (for the preview) and its test
+    accuracy. Runs in a worker; uses only the engine's public API (``MLP.predict_proba``)."""
+    from engine.datasets import to_features
+    from engine.errors import CheckpointError
+
+    sizes = ckpt.model.sizes
+    if sizes[0] != dataset.n_features or sizes[-1] != dataset.n_classes:
+        raise CheckpointError(
+            f"{where}: the model expects {sizes[0]} inputs and {sizes[-1]} classes but "
+            f"{dataset.title} has {dataset.n_features} and {dataset.n_classes}")
+    chunks = []
+    for start in range(0, len(dataset.y_test), 2000):
+        feats = to_features(dataset.x_test[start : start + 2000], dataset.max_value)
+        chunks.append(ckpt.model.predict_proba(feats))
+    proba = np.concatenate(chunks) if chunks else np.zeros((0, dataset.n_classes), np.float32)
+    test_acc = float(np.mean(proba.argmax(axis=1) == dataset.y_test)) if len(proba) else None
+    return make_predictions(proba[:preview_limit], dataset.y_test, "loaded model"), test_acc
+
+
+# ------------------------------------------------------------------------------ runner
+@dataclass
+class TrainingRunner:
+    """Runs one training session in the calling (worker) thread.
+
+    ``open_session`` (called in the worker) returns ``(session, x_test, y_test)``:
+    opening may load a dataset or fail with a ConfigError, so it happens off the UI
+    thread too. ``x_test[:preview_limit]`` gets predictions at every epoch end.
+    """
+
+    post: Callable[[Update], None]
+    throttle_s: float = 0.2
+    preview_limit: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    after_epoch: Callable[[Session, EpochRow], None] | None = None
+    cancelled: Callable[[], bool] | None = None   # e.g. the worker's is_cancelled flag
+    session: Session | None = field(default=None, init=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+
+    # -- control (any thread) ---------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the run to end at the next batch (also before the session exists)."""
+        self._stop.set()
+        session = self.session
+        if session is not None:
+            session.stop()
+
+    def pause(self) -> None:
+        if self.session is not None:
+            self.session.pause()
+
+    def resume(self) -> None:
+        if self.session is not None:
+            self.session.resume()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def __post_init__(self) -> None:
+        self._x: np.ndarray = np.zeros((0,), dtype=np.uint8)
+        self._y: np.ndarray | None = None
+        self._pending: list[tuple[int, float]] = []
+        self._last_flush = self.clock()
+        self._latest: Progress | None = None
+        self._epochs = 0
+        self._steps_per_epoch = 1
+        self._mark: tuple[float, int] | None = None   # (time, step) the ETA is measured from
+
+    def attach(self, session: Session, x_test: np.ndarray, y_test: np.ndarray | None) -> None:
+        """Use ``session``; predictions cover ``x_test[:preview_limit]``."""
+        self.session = session
+        self._x = x_test[: self.preview_limit]
+        self._y = None if y_test is None else y_test[: self.preview_limit]
+
+    # -- the worker's loop --------------------------------------------------------------
+    def run(self, open_session: Callable[[], tuple[Session, np.ndarray, np.ndarray]]) -> None:
+        """Open and run the session, posting updates. Never raises: errors become Failure."""
+        try:
+            session, x_test, y_test = open_session()
+        except Exception as exc:  # noqa: BLE001 - becomes a notification, app keeps running
+            self.post(_failure(exc))
+            return
+        self.attach(session, x_test, y_test)
+        if self._stop.is_set():
+            session.stop()
+        try:
+            for event in session.run():
+                self.handle(event)
+                if self._stop.is_set() or (self.cancelled is not None and self.cancelled()):
+                    self._stop.set()
+                    session.stop()   # idempotent; the session ends at its next batch
+        except Exception as exc:  # noqa: BLE001
+            self._flush()
+            self.post(_failure(exc))
+
+    def handle(self, event: ev.Event) -> None:
+        """Turn one engine event into zero or more posted updates."""
+        if isinstance(event, ev.BatchProgress):
+            self._on_progress(event)
+            return
+        self._flush()
+        if isinstance(event, ev.RunStarted):
+            self._epochs = int(event.config.get("epochs", 0))
+            self._mark = (self.clock(), 0)
+            self.post(Started(event.config, event.dataset, event.n_train, event.n_val,
+                              event.n_test, event.steps_per_epoch, event.start_epoch))
+        elif isinstance(event, ev.EpochEnded):
+            row = EpochRow(event.epoch, event.epochs, event.train_loss, event.train_acc,
+                           event.val_loss, event.val_acc, event.seconds, event.samples_per_s,
+                           event.lr, event.global_step)
+            self.post(row)
+            self._mark = (self.clock(), 0)
+            self._predict(f"epoch {event.epoch}")
+            if self.after_epoch is not None:
+                try:
+                    self.after_epoch(self.session, row)  # type: ignore[arg-type]
+                except Exception as exc:  # noqa: BLE001
+                    self.post(LogLine(f"autosave failed: {exc}", "warning"))
+        elif isinstance(event, ev.Paused):
+            self.post(StateChanged(True, event.epoch, event.step))
+        elif isinstance(event, ev.Resumed):
+            self._mark = (self.clock(), event.step)
+            self.post(StateChanged(False, event.epoch, event.step))
+        elif isinstance(event, ev.Diverged):
+            self.post(LogLine(event.message, "warning", notify=True))
+        elif isinstance(event, ev.Stopped):
+            self.post(LogLine(f"stopped after {event.epoch} full epoch(s)", "information"))
+        elif isinstance(event, ev.Finished):
+            if event.reason != "completed":
+                self._predict("final")   # weights changed since the last epoch end
+            self.post(Done(event.reason, event.epochs_done, event.test_loss, event.test_acc,
+                           event.seconds, tuple(event.per_class_acc)))
+        elif isinstance(event, ev.Failed):
+            self.post(Failure(event.message))
+
+    # -- helpers --------------------------------------------------------------------------
+    def _on_progress(self, event: ev.BatchProgress) -> None:
+        self._pending.extend(event.points or ((event.global_step, event.loss),))
+        eta = None
+        now = self.clock()
+        if self._mark is not None:
+            t0, s0 = self._mark
+            done = event.step - s0
+            if done > 0 and now > t0:
+                eta = (event.steps_per_epoch - event.step) * (now - t0) / done
+        self._latest = Progress(event.epoch, self._epochs, event.step, event.steps_per_epoch,
+                                event.global_step, event.loss, event.lr, eta)
+        self._steps_per_epoch = event.steps_per_epoch
+        if now - self._last_flush >= self.throttle_s:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._last_flush = self.clock()
+        if self._pending:
+            self.post(Points(tuple(self._pending), self._steps_per_epoch))
+            self._pending = []
+        if self._latest is not None:
+            self.post(self._latest)
+            self._latest = None
+
+    def _predict(self, label: str) -> None:
+        if self.session is None or len(self._x) == 0:
+            return
+        try:
+            proba = self.session.predict_proba(self._x)
+            self.post(make_predictions(proba, self._y, label))
+        except Exception as exc:  # noqa: BLE001
+            self.post(LogLine(f"preview predictions failed: {exc}", "warning"))
+
+
+def _failure(exc: BaseException) -> Failure:
+    from engine.errors import ConfigError, TermnistError
+
+    if isinstance(exc, ConfigError):
+        return Failure(str(exc), field=exc.field)
+    if isinstance(exc, TermnistError):
+        return Failure(str(exc))
+    if isinstance(exc, MemoryError):
+        return Failure("out of memory: use smaller layers or a smaller batch size")
+    return Failure(f"internal error: {type(exc).__name__}: {exc}",
+                   details="".join(traceback.format_exception(exc)))

@@ -1,0 +1,1 @@
+"""Modal screens: help, confirm, path prompt, digit detail."""

@@ -1,0 +1,62 @@
+"""Help screen: keys, what the panels show, data credits."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = """\
+Keys
+  F5          train with the form's settings
+  F6          pause / resume           F7      stop (keeps the weights)
+  Ctrl+S      save the model           Ctrl+O  load a model
+  F2          chart: loss <-> accuracy
+  F3          next panel (a small terminal shows one panel at a time)
+  F1 or ?     this help                Ctrl+Q  quit (asks while training)
+  Tab         next field or panel; Enter or arrows open a choice list
+
+Digit preview (when focused)
+  ] PageDown  next page                [ PageUp  previous page
+  arrows      select a digit           Enter   large view + probabilities
+  m           mistakes only            u       ASCII <-> Unicode blocks
+  Captions: guess, confidence, (true label); X marks a mistake.
+
+Form
+  Fields are checked as you type; a bad value shows why below the field
+  and F5 refuses to start. Changes made while training apply to the next
+  run. Settings are remembered between sessions.
+"""
+
+CREDITS = """\
+Data
+  MNIST: Yann LeCun, Corinna Cortes and Christopher J.C. Burges
+  (CC BY-SA 3.0). Without a downloaded copy termnist uses a small bundled
+  sample of MNIST and says so; `termnist download mnist` gets the full set.
+  Fashion-MNIST: Zalando Research (MIT). KMNIST: CODH (CC BY-SA 4.0).
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 88; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $accent; background: $panel; padding: 0 1;
+    }
+    """
+    BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss(None)", "Close")]
+
+    def __init__(self, extra: str = "") -> None:
+        super().__init__()
+        self.extra = extra
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(KEYS, markup=False)
+            yield Static(CREDITS, markup=False)
+            if self.extra:
+                yield Static(self.extra, markup=False)
+            yield Static("Escape closes this help.", markup=False)

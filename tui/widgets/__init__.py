@@ -1,0 +1,1 @@
+"""Panels of the termnist app; each receives data from the App and posts messages up."""

@@ -1,0 +1,87 @@
+"""Epoch log: a progress line for the epoch in progress, then one row per epoch plus events."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, ProgressBar, RichLog, Static
+
+HEADER = f"{'epoch':>5} {'trn loss':>8} {'trn acc':>7} {'val loss':>8} {'val acc':>7} {'sec':>6} {'samples/s':>9}"
+
+
+def format_epoch_row(epoch: int, epochs: int, train_loss: float, train_acc: float,
+                     val_loss: float | None, val_acc: float | None, seconds: float,
+                     samples_per_s: float) -> str:
+    """One fixed-width log row; lines up under HEADER."""
+    vl = f"{val_loss:>8.4f}" if val_loss is not None else f"{'-':>8}"
+    va = f"{val_acc * 100:>6.2f}%" if val_acc is not None else f"{'-':>7}"
+    rate = f"{samples_per_s:>9,.0f}" if samples_per_s == samples_per_s and samples_per_s != float("inf") else f"{'-':>9}"
+    width = len(str(epochs))
+    ep = f"{epoch:>{width}}/{epochs}"
+    return f"{ep:>5} {train_loss:>8.4f} {train_acc * 100:>6.2f}% {vl} {va} {seconds:>6.1f} {rate}"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "--:--"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02}:{s:02}" if h else f"{m}:{s:02}"
+
+
+class EpochLog(Vertical):
+    """Progress of the current epoch (bar + ETA) above a bounded log of rows and events."""
+
+    DEFAULT_CSS = """
+    EpochLog { height: 1fr; }
+    EpochLog #progress-row { height: 1; }
+    EpochLog #progress-text { width: 1fr; height: 1; }
+    EpochLog ProgressBar { width: auto; height: 1; }
+    EpochLog ProgressBar Bar { width: 16; }
+    EpochLog #log-header { height: 1; text-style: bold; }
+    EpochLog RichLog { height: 1fr; background: $surface; }
+    """
+
+    MAX_LINES = 1000
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.lines: list[str] = []   # plain text of what was written (tests, export)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="progress-row"):
+            yield Label("idle", id="progress-text")
+            yield ProgressBar(total=1, show_eta=False, id="epoch-progress")
+        yield Static(HEADER, id="log-header", markup=False)
+        yield RichLog(max_lines=self.MAX_LINES, wrap=True, min_width=20, markup=False,
+                      auto_scroll=True, id="log")
+
+    @property
+    def log_widget(self) -> RichLog:
+        return self.query_one("#log", RichLog)
+
+    # -- data in ----------------------------------------------------------------------------
+    def write_row(self, text: str) -> None:
+        self.log_widget.write(Text(text))
+        self.lines.append(text)
+        del self.lines[: -self.MAX_LINES]
+
+    def write_event(self, text: str, severity: str = "information") -> None:
+        marker = {"warning": "! ", "error": "!! "}.get(severity, "* ")
+        style = {"warning": "bold yellow", "error": "bold red"}.get(severity, "italic")
+        self.log_widget.write(Text(marker + text, style=style))
+        self.lines.append(marker + text)
+        del self.lines[: -self.MAX_LINES]
+
+    def on_resize(self) -> None:
+        # A resize re-wraps the lines; keep the newest in view.
+        self.log_widget.scroll_end(animate=False)
+
+    def set_progress(self, text: str, step: int | None = None, total: int | None = None) -> None:
+        self.query_one("#progress-text", Label).update(text)
+        bar = self.query_one("#epoch-progress", ProgressBar)
+        if total is not None:
+            bar.update(total=max(total, 1), progress=step or 0)
+

@@ -1,0 +1,101 @@
+"""Live loss / accuracy chart: a PlotextPlot fed by the app, redrawn at most ~4 times a second."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import RenderResult
+from textual_plotext import PlotextPlot
+
+from tui.widgets.chart_data import ChartData
+
+MODES = ("loss", "accuracy")
+
+
+class LossChart(PlotextPlot):
+    """Training loss by step (smoothed) and validation loss by epoch; or accuracies.
+
+    The app hands data in with `add_steps` / `add_epoch`; a timer calls `redraw_if_changed`,
+    which replots only when data (or size, or mode) changed since the last draw.
+    """
+
+    DEFAULT_CSS = """
+    LossChart { min-height: 6; }
+    """
+
+    REDRAW_INTERVAL = 0.25   # seconds between checks (~4 Hz)
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
+        self.data = ChartData()
+        self.mode = "loss"
+        self.empty_message = "No training yet: press F5 to train."
+        self._drawn: tuple[int, str, int, int] | None = None
+        self.redraws = 0   # how many times the plot was rebuilt (tests, throttling checks)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_interval(self.REDRAW_INTERVAL, self.redraw_if_changed)
+
+    # -- data in --------------------------------------------------------------------------
+    def clear(self) -> None:
+        self.data.clear()
+
+    def add_steps(self, points: Sequence[tuple[int, float]], steps_per_epoch: int) -> None:
+        self.data.add_steps(points, steps_per_epoch)
+
+    def add_epoch(self, epoch: int, train_acc: float, val_loss: float | None, val_acc: float | None) -> None:
+        self.data.add_epoch(epoch, train_acc, val_loss, val_acc)
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown chart mode {mode!r}")
+        self.mode = mode
+        self.redraw_if_changed()
+
+    def toggle_mode(self) -> str:
+        self.set_mode(MODES[(MODES.index(self.mode) + 1) % len(MODES)])
+        return self.mode
+
+    # -- drawing ----------------------------------------------------------------------------
+    def redraw_if_changed(self) -> None:
+        key = (self.data.version, self.mode, self.size.width, self.size.height)
+        if key == self._drawn or not self.is_mounted:
+            return
+        self._drawn = key
+        self.replot()
+
+    def replot(self) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        width = max(self.size.width, 20)
+        max_points = min(400, 2 * width)
+        if self.mode == "loss":
+            series = self.data.loss_series(max_points)
+            plt.ylabel("loss")
+            train_label, val_label = "train", "validation"
+        else:
+            series = self.data.accuracy_series(max_points)
+            plt.ylabel("acc %")
+            train_label, val_label = "train", "validation"
+        plt.xlabel("epoch")
+        tx, ty = series["train"]
+        vx, vy = series["val"]
+        if tx:
+            plt.plot(tx, ty, label=train_label, marker="braille", color="cyan")
+        if vx:
+            # One point per epoch, drawn as "o": tells the series apart without colour.
+            plt.scatter(vx, vy, label=val_label, marker="o", color="orange")
+        xs = tx + vx
+        if xs:
+            hi = max(xs)
+            plt.xlim(0, max(hi, 1.0))
+        self.redraws += 1
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        if self.data.empty:
+            label = "loss" if self.mode == "loss" else "accuracy"
+            return Text(f"{label} chart\n\n{self.empty_message}", justify="center", style="dim")
+        return super().render()
