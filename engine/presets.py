@@ -43,7 +43,7 @@ _PRESETS = (
         TrainConfig(hidden=(30,), activation="sigmoid", loss="mse", optimizer="sgd", init="normal",
                     init_std=1.0, lr=3.0, batch_size=10, epochs=30, val_size=10000),
         "Nielsen ch.1: 784-30-10 sigmoid, quadratic cost, SGD eta 3.0, batch 10, N(0,1) init",
-        0.95,
+        0.945,  # "~95%": the book's runs end at 94.5-95.4% depending on the seed (ours: 94.7-95.2%)
     ),
     Preset(
         "twolayer",
