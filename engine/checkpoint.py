@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.atomic import atomic_write
 from engine.errors import CheckpointError, ConfigError, TermnistError
 from engine.mlp import MLP
 from engine.training import TrainConfig
@@ -80,22 +80,11 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
         arrays[f"param/{name}"] = np.ascontiguousarray(value)
     for key, value in (ckpt.optimizer_state or {}).items():
         arrays[f"optim/{key}"] = np.asarray(value)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_write(target, "wb") as fh:
             np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise CheckpointError(f"{target}: cannot save: {exc.strerror or exc}") from None
-        raise
-    _fsync_dir(directory)
+    except OSError as exc:
+        raise CheckpointError(f"{target}: cannot save: {exc.strerror or exc}") from None
     return target
 
 
@@ -206,16 +195,3 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

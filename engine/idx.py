@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from engine.atomic import atomic_write
 from engine.errors import DatasetError, IDXFormatError
 
 __all__ = ["IDXHeader", "read_idx", "read_idx_header", "write_idx", "IDX_TYPES", "MAX_NDIM"]
@@ -263,18 +264,12 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compresslevel: int 
         raise IDXFormatError(f"{path.name}: cannot store shape {a.shape} in IDX")
     data = np.ascontiguousarray(a, dtype=IDX_TYPES[code])  # no copy for uint8/int8 C arrays
     header = bytes([0, 0, code, a.ndim]) + b"".join(s.to_bytes(4, "big") for s in a.shape)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as raw:
-            if path.suffix == ".gz":
-                with gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                   compresslevel=compresslevel, mtime=0) as g:
-                    g.write(header)
-                    g.write(data.reshape(-1).view(np.uint8))
-            else:
-                raw.write(header)
-                raw.write(data.reshape(-1).view(np.uint8))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as raw:
+        if path.suffix == ".gz":
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                               compresslevel=compresslevel, mtime=0) as g:
+                g.write(header)
+                g.write(data.reshape(-1).view(np.uint8))
+        else:
+            raw.write(header)
+            raw.write(data.reshape(-1).view(np.uint8))

@@ -31,6 +31,7 @@ def test_unknown_preset_names_the_choices():
 
 @pytest.mark.slow
 @pytest.mark.full_mnist
+@pytest.mark.timeout(1800)  # `best` takes ~50 s on a quiet 2-core box, several minutes on a busy one
 @pytest.mark.parametrize("name", [n for n in PRESETS if n != "digits"])
 def test_preset_reaches_its_tutorial_accuracy_on_full_mnist(name, full_mnist_dir):
     preset = PRESETS[name]
