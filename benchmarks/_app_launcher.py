@@ -1,0 +1,65 @@
+"""Start `termnist` (tui.cli.main) with benchmark-only overrides, for what-if experiments.
+
+Environment knobs (all optional; without them this is plain `termnist`):
+
+  TERMNIST_BENCH_BLAS_THREADS=N   every ``threadpoolctl.threadpool_limits(...)`` call made
+                                  through the module attribute (the app's training worker
+                                  uses ``limits=1``) limits to N threads instead
+  TERMNIST_BENCH_CHART_S=S        the loss chart checks for new data every S seconds
+                                  (LossChart.REDRAW_INTERVAL, 0.25 in the app)
+  TERMNIST_BENCH_PROGRESS_S=S     the training runner posts progress / loss points at most
+                                  every S seconds (TrainingRunner.throttle_s, 0.2 in the app)
+
+They measure what a change would buy (BLAS threads in the app, a low-bandwidth mode)
+before anyone writes it. Nothing in engine/ or tui/ is modified on disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+
+def _patch_blas(n: int) -> None:
+    import threadpoolctl
+
+    original = threadpoolctl.threadpool_limits
+
+    class threadpool_limits(original):  # noqa: N801 - same name as the patched class
+        def __init__(self, limits=None, user_api=None):
+            super().__init__(limits=n, user_api=user_api)
+
+    threadpoolctl.threadpool_limits = threadpool_limits
+
+
+def apply_overrides(env: dict[str, str] | os._Environ = os.environ) -> list[str]:
+    applied = []
+    n = int(env.get("TERMNIST_BENCH_BLAS_THREADS", "0") or 0)
+    if n > 0:
+        _patch_blas(n)
+        applied.append(f"BLAS threads {n}")
+    chart = env.get("TERMNIST_BENCH_CHART_S")
+    if chart:
+        from tui.widgets.loss_chart import LossChart
+
+        LossChart.REDRAW_INTERVAL = float(chart)
+        applied.append(f"chart every {chart} s")
+    progress = env.get("TERMNIST_BENCH_PROGRESS_S")
+    if progress:
+        import tui.app
+
+        tui.app.TrainingRunner = functools.partial(tui.app.TrainingRunner, throttle_s=float(progress))
+        applied.append(f"progress every {progress} s")
+    return applied
+
+
+def main() -> int:
+    apply_overrides()
+    from tui.cli import main as termnist_main
+
+    return termnist_main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
