@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import signal
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from engine.errors import DatasetNotFoundError
 from tui import messages as msg
 from tui import settings as settings_store
+from tui.app_data import DataPanelMixin
 from tui.forms import FIELDS_BY_NAME, describe_errors
 from tui.runner import Predictions, TrainingRunner, evaluate_checkpoint
 from tui.screens.dialogs import ConfirmScreen, PathScreen
@@ -39,7 +42,10 @@ from tui.widgets.loss_chart import LossChart
 PANELS = ("form", "train", "digits")
 PANEL_TITLES = {"form": "Settings", "train": "Training", "digits": "Digits"}
 MIN_SIZE = (60, 20)
-AUTOSAVE_NAME = "autosave.npz"
+# After SIGHUP/SIGTERM: how long the normal shutdown may take before os._exit (a vanished
+# terminal can leave Textual's output thread dead and its queue blocking).
+EXIT_GRACE_S = 3.0
+_ROW_EPOCH = re.compile(r"^\s*(\d+)/\d+\s")     # "  3/10   0.1234 ..." -> 3 (an epoch row)
 MNIST_CREDIT = "MNIST: Yann LeCun, Corinna Cortes, Christopher J.C. Burges (CC BY-SA 3.0)"
 
 
@@ -61,7 +67,7 @@ def guarded(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return wrapper
 
 
-class TermnistApp(App[int]):
+class TermnistApp(DataPanelMixin, App[int]):
     """Train an MLP on handwritten digits, in the terminal, by keyboard."""
 
     CSS_PATH = "app.tcss"
@@ -79,8 +85,14 @@ class TermnistApp(App[int]):
         Binding("ctrl+o", "load", "Load", priority=True),
         Binding("f2", "toggle_chart", "Chart"),
         Binding("f3", "next_panel", "Panel"),
+        # Data: where the dataset was found, download it, or choose a directory. Priority:
+        # a focused Input would take ctrl+d as "delete right" (Delete does that too).
+        Binding("ctrl+d,f4", "data", "Data", key_display="^d", priority=True),
         Binding("f1,question_mark", "help", "Help", key_display="F1"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # Ctrl+C quits too (Textual's default only tells you to press ctrl+q; inputs would
+        # take it as "copy"): the reflex of every terminal user, with the same confirmation.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -97,6 +109,8 @@ class TermnistApp(App[int]):
         progress_every: int = 20,
         remember: bool = True,
         autosave: bool = True,
+        state_dir: str | os.PathLike[str] | None = None,
+        handle_signals: bool = False,
     ) -> None:
         super().__init__()
         self.data_dir = data_dir
@@ -108,7 +122,21 @@ class TermnistApp(App[int]):
         self.preview_limit = preview_limit
         self.progress_every = progress_every
         self.remember = remember
+        # The recovery slot (engine.recovery, in the user data dir or ``state_dir``): written
+        # at each epoch end, on SIGHUP/SIGTERM and on quitting mid-run; offered at start.
         self.autosave = autosave and remember
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.handle_signals = handle_signals        # run_app: install SIGHUP/SIGTERM handlers
+        self._slot_lock = threading.Lock()           # one slot write at a time (worker, signal, UI)
+        self._exit_reason: str | None = None         # set when the app closes mid-run: keep the slot
+        self._slot_saved_on_exit = False
+        self._run_anchor: str | None = None          # last log line before the current run
+        self._log_lines: list[str] = []              # the EpochLog's own list (bounded by it)
+        self._resumed_run = False
+        self._pending_recovery: Any = None
+        self._signalled = False
+        self._old_handlers: dict[int, Any] = {}
+        self._tty_fds: tuple[int, ...] = ()
         self._load_dataset_fn = load_dataset_fn
         self._datasets: dict[str, Any] = {}          # name -> engine Dataset (read-only)
         self._datasets_lock = threading.Lock()
@@ -132,13 +160,13 @@ class TermnistApp(App[int]):
 
     # ------------------------------------------------------------------ composition
     def compose(self) -> ComposeResult:
-        from engine.datasets import available_datasets
+        from tui.data_status import selectable_datasets
         from engine.presets import PRESETS
 
         presets = {name: (p.summary, p.config) for name, p in PRESETS.items()}
         yield Static("", id="panel-bar", markup=False)
         with Container(id="body", classes="-show-form"):
-            form = HyperparameterForm(presets, available_datasets(), id="form")
+            form = HyperparameterForm(presets, selectable_datasets(), id="form")
             form.border_title = "Settings"
             yield form
             chart = LossChart(id="chart")
@@ -194,6 +222,8 @@ class TermnistApp(App[int]):
             self._chart_title()
         if ui.get("shading") in ("ascii", "blocks"):
             self.preview.set_mode(ui["shading"])
+        self.apply_data_settings(ui)          # a remembered data directory (tui.app_data)
+        self.refresh_dataset_states()         # mark which datasets are here
         if self.start_preset:
             if self.start_preset in self.form.presets:
                 self.form.apply_preset(self.start_preset)
@@ -208,17 +238,18 @@ class TermnistApp(App[int]):
                                   f"{', '.join(self.form.datasets)}")
         self.set_panel("form", focus=True)
         self.update_status()
+        self._log_lines = self.epoch_log.lines
+        if self.handle_signals:
+            self._install_signal_handlers()
         self.epoch_log.write_event("termnist ready: F5 trains with the settings, F1 shows all keys.")
-        if self.start_resume and self.autosave_path.exists():
-            self._resume_worker(str(self.autosave_path))
-        elif self.start_resume:
-            self.report_error("nothing to resume: no interrupted run was saved (runs are "
-                              f"checkpointed after each epoch to {self.autosave_path})")
-            self._load_dataset(self.form_dataset())
+        if self.start_resume:
+            self._resume_worker(offer=False)
         elif self.start_load:
             self._load_model(self.start_load)
         else:
             self._load_dataset(self.form_dataset())
+            if self.autosave:
+                self._resume_worker(offer=True)     # a run cut short last time? offer it
 
     # ------------------------------------------------------------------ layout
     def set_panel(self, panel: str, focus: bool | None = None) -> None:
@@ -273,9 +304,22 @@ class TermnistApp(App[int]):
         return True
 
     def _state_changed(self) -> None:
+        self._prune_footer_watchers()
         self.refresh_bindings()
         self.update_status()
         self.query_one("#body").set_class(self.training, "-running")
+
+    def _prune_footer_watchers(self) -> None:
+        """Workaround (Textual 8.2): each Footer recompose data-binds its new keys to the
+        Footer's ``compact`` reactive, whose watcher list drops removed keys only when
+        ``compact`` changes -- never, here. Every binding refresh would keep ~8 dead widgets
+        alive: a long session grew by ~0.6 MB per run. Drop the closed ones."""
+        try:
+            for footer in self.query(Footer):
+                for watchers in getattr(footer, "__watchers", {}).values():
+                    watchers[:] = [(node, cb) for node, cb in watchers if not getattr(node, "_closing", False)]
+        except Exception:  # noqa: BLE001 - a private detail of Textual: never let it break the app
+            pass
 
     # ------------------------------------------------------------------ status
     def update_status(self) -> None:
@@ -289,13 +333,7 @@ class TermnistApp(App[int]):
             state = f"idle, test accuracy {self.last_test_acc * 100:.2f}%"
         else:
             state = "idle"
-        ds = self.dataset
-        if ds is None:
-            data = "no dataset loaded"
-        elif ds.is_sample:
-            data = "bundled MNIST sample; MNIST: LeCun, Cortes, Burges (CC BY-SA 3.0)"
-        else:
-            data = f"{ds.title} ({len(ds.y_train):,} train images)"
+        data = self.data_status_text()       # sample or full set, a download (tui.app_data)
         self.query_one("#status", Static).update(f" {state} | {data}")
 
     def report_error(self, message: str, details: str = "") -> None:
@@ -347,6 +385,7 @@ class TermnistApp(App[int]):
     def on_dataset_ready(self, message: msg.DatasetReady) -> None:
         ds = message.dataset
         if ds is self.dataset:
+            self.data_dataset_ready(ds)
             return
         self.dataset = ds
         self.preview.set_images(ds.x_test, ds.y_test, ds.class_names, ds.max_value)
@@ -354,7 +393,8 @@ class TermnistApp(App[int]):
         if ds.is_sample:
             self.epoch_log.write_event(
                 f"Using the bundled MNIST sample ({len(ds.y_train):,} train / {len(ds.y_test):,} "
-                f"test images), not the full set: `termnist download mnist` fetches it. {MNIST_CREDIT}.")
+                f"test images), not the full set: Ctrl+D downloads it (or `termnist download mnist`). "
+                f"{MNIST_CREDIT}.")
         else:
             self.epoch_log.write_event(
                 f"Dataset {ds.title}: {len(ds.y_train):,} train / {len(ds.y_test):,} test images from {ds.source}")
@@ -367,6 +407,7 @@ class TermnistApp(App[int]):
             self.form.set_values({"val_size": str(val)})
             self.epoch_log.write_event(f"validation size set to {val} to fit {ds.title}")
         self.update_status()
+        self.data_dataset_ready(ds)      # the data panel: close it, train, or offer the full set
 
     @guarded
     def on_dataset_missing(self, message: msg.DatasetMissing) -> None:
@@ -374,11 +415,11 @@ class TermnistApp(App[int]):
         lines = [f"{message.name}: {message.message}"]
         if message.searched:
             lines.append("Looked in: " + "; ".join(message.searched))
-            lines.append(f"To fix: run `termnist download {message.name}`, or start with --data DIR "
-                         "(a directory with the four IDX files), or set TERMNIST_DATA.")
+            lines.append(f"To fix: Ctrl+D (download, or choose a directory), or run `termnist download "
+                         f"{message.name}`, or start with --data DIR, or set TERMNIST_DATA.")
         for line in lines:
             self.epoch_log.write_event(line, "error")
-        self.notify("\n".join(lines[:1] + lines[2:]), title="No data", severity="error", timeout=15)
+        self.data_dataset_missing(message)   # the data panel says where it looked, offers ways on
         self.update_status()
 
     # ------------------------------------------------------------------ training
@@ -403,7 +444,7 @@ class TermnistApp(App[int]):
             return
         self.start_training(config)
 
-    def start_training(self, config: Any, resume: Any = None) -> None:
+    def start_training(self, config: Any, resume: Any = None, restored_log: Iterable[str] = ()) -> None:
         self.training = True
         self.paused = False
         self.progress_text = "starting..."
@@ -414,33 +455,86 @@ class TermnistApp(App[int]):
                                 after_epoch=self._autosave if self.autosave else None)
         self.runner = runner
         self.chart.clear()
+        # Everything logged from here on is this run's log (what the recovery slot keeps).
+        self._run_anchor = self._log_lines[-1] if self._log_lines else None
+        self._resumed_run = resume is not None
         if resume is not None:
-            self._replay_history(resume)
+            restored_log = list(restored_log)
+            for line in restored_log:         # the cut run's own log, as it was
+                self.epoch_log.write_row(line)
+            self._replay_history(resume, logged=restored_log)
         self.epoch_log.set_progress("starting...", 0, 1)
         self._state_changed()
         if self.panel == "form":
             self.set_panel("train")
         self._train(runner, config, resume)
 
-    @property
-    def autosave_path(self) -> Path:
-        """Where each finished epoch is checkpointed, for `termnist --resume` after a lost
-        connection; removed when a run ends normally."""
-        return settings_store.config_dir(self.config_dir) / AUTOSAVE_NAME
-
+    # ------------------------------------------------------------------ the recovery slot
     def _autosave(self, session: Any, row: Any) -> None:
-        """Worker thread, after each epoch: write the exact end-of-epoch state atomically."""
-        from engine.checkpoint import save_checkpoint
+        """Worker thread, after each epoch: the slot gets the exact end-of-epoch state (cheap;
+        it survives even SIGKILL)."""
+        self._save_slot(session, f"saved at the end of epoch {row.epoch}")
 
-        path = self.autosave_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(path, session.checkpoint(last_completed_epoch=True))
+    def save_interrupted_run(self, reason: str) -> bool:
+        """Keep the run in progress in the recovery slot: a checkpoint of its last completed
+        epoch, its log and data directory. Safe from any thread. False when there is no
+        session to save (none started yet, or autosave is off)."""
+        runner = self.runner
+        session = runner.session if runner is not None else None
+        if session is None or not self.autosave:
+            return False
+        return self._save_slot(session, reason)
 
-    def _discard_autosave(self) -> None:
+    def _save_slot(self, session: Any, reason: str) -> bool:
+        if not hasattr(session, "checkpoint"):
+            return False
+        from engine.recovery import save_recovery
+
+        with self._slot_lock:
+            ckpt = session.checkpoint(last_completed_epoch=True)
+            ds = getattr(session, "dataset", None)
+            data_dir = self.data_dir
+            if data_dir is None and ds is not None and not ds.is_sample:
+                data_dir = str(ds.source)           # where it was found: resume uses the same data
+            save_recovery(ckpt, log=self._slot_log(ckpt), data_dir=data_dir,
+                          reason=self._exit_reason or reason, directory=self.state_dir)
+        return True
+
+    def _run_lines(self) -> list[str]:
+        """This run's log lines (any thread: a copy of the log's list is atomic)."""
+        lines = list(self._log_lines)
+        anchor = self._run_anchor
+        if anchor is not None:
+            for i in range(len(lines) - 1, -1, -1):
+                if lines[i] is anchor:
+                    return lines[i + 1:]
+        return lines        # no anchor, or it scrolled out of the bounded log: all is this run's
+
+    def _slot_log(self, ckpt: Any) -> list[str]:
+        """The run's log for the slot, with a row for every epoch of the checkpoint (the UI
+        may not have logged the newest row yet when the worker saves)."""
+        lines = self._run_lines()
+        newest = max((e for e in map(_row_epoch, lines) if e is not None), default=0)
+        epochs = int(ckpt.config.epochs)
+        extra = []
+        for row in ckpt.metadata.get("history") or []:
+            try:
+                if int(row["epoch"]) > newest:     # older rows scrolled out of the bounded log
+                    extra.append(_history_row(row, epochs))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return lines + extra
+
+    def _clear_slot(self) -> None:
+        if not self.autosave:
+            return
+        from engine.recovery import clear_recovery
+
         try:
-            self.autosave_path.unlink(missing_ok=True)
-        except OSError:
-            pass
+            with self._slot_lock:
+                clear_recovery(self.state_dir)
+        except OSError as exc:
+            self.log.warning(f"cannot clear the recovery slot: {exc}")
 
     def _post_update(self, update: Any) -> None:
         """Called in the worker thread: hand one runner update to the UI (non-blocking)."""
@@ -474,6 +568,10 @@ class TermnistApp(App[int]):
             runner = self.runner
             if runner is not None and runner.session is not None:
                 self.model = runner.session      # what Save writes until the next run or load
+                # Textual's executor thread keeps its last worker (and so this runner) in its
+                # context: without this, finished runs' sessions (weights, optimizer state,
+                # buffers) would stay in memory, one per pool thread.
+                runner.session = None
             self.runner = None
             self.training = False
             self.paused = False
@@ -528,6 +626,8 @@ class TermnistApp(App[int]):
         self.last_test_acc = None
         self.last_val_acc = None
         self.model_dataset = u.config.get("dataset", self.model_dataset)
+        if not self._resumed_run:
+            self._clear_slot()   # a new run takes the slot over (a declined old run goes now)
         self._state_changed()
 
     @guarded
@@ -579,7 +679,8 @@ class TermnistApp(App[int]):
                 f"(loss {u.test_loss:.4f})")
         self.epoch_log.write_event(text)
         self.notify(text, title="Training finished")
-        self._discard_autosave()   # the run ended on purpose: nothing to resume
+        if self._exit_reason is None:
+            self._clear_slot()   # completed, stopped or diverged on purpose: nothing to resume
         self.update_status()
 
     @guarded
@@ -713,32 +814,101 @@ class TermnistApp(App[int]):
         except Exception as exc:  # noqa: BLE001
             self.post_message(msg.WorkFailed("load", f"cannot load: {exc}"))
 
-    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def _resume_worker(self, path: str) -> None:
-        from engine.checkpoint import load_checkpoint
+    @work(thread=True, exclusive=True, group="resume", exit_on_error=False)
+    def _resume_worker(self, offer: bool, recovery: Any = None) -> None:
+        """Read the recovery slot; ``offer``: ask whether to resume it (if there is one),
+        else resume it now (``termnist --resume``, or the offer accepted: ``recovery``)."""
+        from engine.recovery import load_recovery, state_dir
 
-        name = "dataset"
+        rec = recovery
+        if rec is None:
+            try:
+                rec = load_recovery(self.state_dir)
+            except Exception as exc:  # noqa: BLE001 - a damaged slot is reported, not fatal
+                self.post_message(msg.WorkFailed("resume", f"cannot resume the interrupted run: {exc}"))
+                if not offer:
+                    self.call_from_thread(lambda: self._load_dataset(self.form_dataset()))
+                return
+        if rec is None:
+            if not offer:
+                where = self.state_dir or state_dir()
+                self.post_message(msg.WorkFailed(
+                    "resume", f"nothing to resume: no interrupted run is saved in {where} (a run is "
+                              "kept there when the connection drops or you quit while training)"))
+                self.call_from_thread(lambda: self._load_dataset(self.form_dataset()))
+            return
+        if offer:
+            self.call_from_thread(self._offer_resume, rec)
+            return
+        ckpt = rec.checkpoint
+        name = ckpt.config.dataset
         try:
-            ckpt = load_checkpoint(path)
-            name = ckpt.config.dataset
+            self._use_data_of(rec)
             self.get_dataset(name)
-            self.post_message(msg.ResumeReady(path, ckpt))
         except DatasetNotFoundError as exc:
             self.post_message(msg.DatasetMissing(name, str(exc), exc.searched))
+            return
         except Exception as exc:  # noqa: BLE001
-            self.post_message(msg.WorkFailed("resume", f"cannot resume from {path}: {exc}"))
+            self.post_message(msg.WorkFailed("resume", f"cannot resume the interrupted run: {exc}"))
+            return
+        self._pending_recovery = rec
+        self.post_message(msg.ResumeReady(str(self.state_dir or state_dir()), ckpt))
+
+    def _use_data_of(self, rec: Any) -> None:
+        """Worker: train the resumed run on the data it was trained on (unless --data says
+        otherwise): its recorded directory, or the bundled sample if it used that."""
+        if self.data_dir is not None:
+            return
+        wanted = rec.data_dir
+        if wanted is None and rec.checkpoint.metadata.get("is_sample"):
+            from engine.datasets import SAMPLE_DIR
+
+            wanted = str(SAMPLE_DIR)
+        if wanted is None or not Path(wanted).exists():
+            return
+        with self._loading_lock:          # after any load in flight, so the cache stays right
+            self.data_dir = wanted
+            with self._datasets_lock:
+                self._datasets = {}
+
+    def _offer_resume(self, rec: Any) -> None:
+        """Main thread: a run was cut short last time; ask whether to continue it."""
+        if self.training:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._resume_worker(offer=False, recovery=rec)
+            else:
+                self.epoch_log.write_event(
+                    "the interrupted run stays saved: `termnist --resume` continues it; "
+                    "starting another run replaces it")
+
+        self.push_screen(ConfirmScreen(
+            f"An interrupted run was saved:\n{rec.describe()}\n\nResume it where it left off?\n"
+            "(No keeps it for `termnist --resume` until you start another run.)",
+            yes="Resume", no="Not now"), answered)
 
     @guarded
     def on_resume_ready(self, message: msg.ResumeReady) -> None:
         ckpt = message.checkpoint
+        rec = self._pending_recovery
+        self._pending_recovery = None
+        if rec is not None and rec.checkpoint is not ckpt:
+            rec = None
         done = int(ckpt.metadata.get("epochs_done", 0))
+        if self.training:
+            self.notify("A run is in progress; the interrupted run stays saved.", severity="warning")
+            return
         self.form.set_config(ckpt.config)
+        why = f" ({rec.reason})" if rec is not None and rec.reason else ""
         self.epoch_log.write_event(
-            f"resuming the interrupted run from {message.path}: {done} of {ckpt.config.epochs} epochs done")
+            f"resuming the interrupted run from {message.path}{why}: {done} of {ckpt.config.epochs} epochs done")
         if done >= ckpt.config.epochs:
             self.epoch_log.write_event("that run had already finished; nothing left to train")
+            self._clear_slot()
             return
-        self.start_training(ckpt.config, resume=ckpt)
+        self.start_training(ckpt.config, resume=ckpt, restored_log=rec.log if rec is not None else ())
 
     def form_dataset(self) -> str:
         return self.form.values().get("dataset") or "mnist"
@@ -749,16 +919,21 @@ class TermnistApp(App[int]):
         if not self.training and (self.dataset is None or self.dataset.name != message.name):
             self._load_dataset(message.name)
 
-    def _replay_history(self, ckpt: Any) -> None:
-        """Show a checkpoint's recorded epochs in the log and the (per-epoch) chart."""
+    def _replay_history(self, ckpt: Any, logged: Iterable[str] = ()) -> None:
+        """Show a checkpoint's recorded epochs in the chart (the loss curve continues from
+        each epoch's mean training loss) and, unless ``logged`` has them, as log rows."""
+        newest = max((e for e in map(_row_epoch, logged) if e is not None), default=0)
+        epochs = int(ckpt.config.epochs)
         for row in ckpt.metadata.get("history") or []:
             try:
-                self.epoch_log.write_row(format_epoch_row(
-                    int(row["epoch"]), int(ckpt.config.epochs), float(row["train_loss"]),
-                    float(row["train_acc"]), row.get("val_loss"), row.get("val_acc"),
-                    float(row.get("seconds") or 0.0), float(row.get("samples_per_s") or 0.0)))
-                self.chart.add_epoch(int(row["epoch"]), float(row["train_acc"]),
-                                     row.get("val_loss"), row.get("val_acc"))
+                epoch = int(row["epoch"])
+                if epoch > newest:                 # rows the saved log does not have yet
+                    self.epoch_log.write_row(_history_row(row, epochs))
+                self.chart.add_epoch(epoch, float(row["train_acc"]), row.get("val_loss"), row.get("val_acc"))
+                step = int(row.get("global_step") or 0)
+                if step > 0 and epoch > 0:
+                    per_epoch = max(1, step // epoch)
+                    self.chart.add_steps([(step - per_epoch // 2, float(row["train_loss"]))], per_epoch)
             except (KeyError, TypeError, ValueError):
                 continue
 
@@ -809,12 +984,17 @@ class TermnistApp(App[int]):
                 self.exit(0)
 
         if not isinstance(self.screen, ConfirmScreen):
-            self.push_screen(ConfirmScreen("Training is running. Stop it and quit?", yes="Quit"), answered)
+            kept = ("\nThe run is kept: the next start offers to resume it from its last "
+                    "completed epoch (or `termnist --resume`).") if self.autosave else ""
+            self.push_screen(ConfirmScreen(f"Training is running. Stop it and quit?{kept}", yes="Quit"),
+                             answered)
 
     def exit(self, result: int | None = None, return_code: int = 0, message: Any = None) -> None:
-        # Whatever the path out (quit key, confirm dialog, test harness), end the training
-        # thread: a thread worker is not cancellable and would keep the process alive.
-        self.stop_training()
+        # Whatever the path out (quit key, confirm dialog, signal, test harness): keep a run in
+        # progress in the recovery slot, and end the training thread (a thread worker is not
+        # cancellable and would keep the process alive).
+        self._close_run("quit while training")
+        self.cancel_download()      # its thread stops at the next chunk; the .part stays
         try:
             self.save_settings()
         except Exception:  # noqa: BLE001
@@ -823,7 +1003,89 @@ class TermnistApp(App[int]):
 
     def on_unmount(self) -> None:
         # Shutdown without exit() (e.g. a test harness, an exception): still end the thread.
-        self.stop_training()
+        self._close_run("closed while training")
+        self.cancel_download()
+        self._restore_signal_handlers()
+
+    def _close_run(self, reason: str) -> None:
+        """The app is closing: a run in progress goes to the recovery slot (the last completed
+        epoch and the log), then its thread is told to end."""
+        runner = self.runner
+        if runner is None:
+            return
+        if self.training and self._exit_reason is None:
+            self._exit_reason = reason            # from now on the slot is kept, not cleared
+        if self.training and not self._slot_saved_on_exit:
+            self._slot_saved_on_exit = True
+            try:
+                self.save_interrupted_run(reason)
+            except Exception as exc:  # noqa: BLE001 - closing must go on
+                self.log.warning(f"cannot keep the interrupted run: {exc}")
+        runner.abandon()
+
+    # ------------------------------------------------------------------ signals
+    def _install_signal_handlers(self) -> None:
+        """SIGHUP (the SSH connection or terminal went away) and SIGTERM: keep the run, exit.
+
+        Textual installs no handler for them: by default the process would die on the spot,
+        with nothing saved (beyond the last epoch's autosave) and a live terminal left raw.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._tty_fds = tuple(fd for fd in (0, 1, 2) if _isatty(fd))
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+            except (ValueError, OSError):
+                pass
+
+    def _restore_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        while self._old_handlers:
+            sig, handler = self._old_handlers.popitem()
+            try:
+                signal.signal(sig, handler)
+            except (ValueError, OSError, TypeError):
+                pass
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        """The signal handler: runs in the main thread between any two bytecodes (even while
+        it is blocked), so it only hands the work to a thread."""
+        if self._signalled:
+            return
+        self._signalled = True
+        threading.Thread(target=self._shutdown_for_signal, args=(signum,), name="termnist-signal",
+                         daemon=True).start()
+
+    def _shutdown_for_signal(self, signum: int, watchdog: bool = True) -> None:
+        """Thread: save the run, stop the worker, detach from a vanished terminal, then ask the
+        app to exit (status 128 + signal); if that has not ended the process within
+        EXIT_GRACE_S seconds, end it anyway (the slot and settings are on disk by then)."""
+        name = signal.Signals(signum).name
+        reason = {"SIGHUP": "connection lost (SIGHUP)", "SIGTERM": "terminated (SIGTERM)"}.get(name, name)
+        code = 128 + int(signum)
+        if watchdog:
+            timer = threading.Timer(EXIT_GRACE_S, os._exit, (code,))
+            timer.daemon = True
+            timer.start()
+        if self.training and self._exit_reason is None:
+            self._exit_reason = reason
+        if self.training and not self._slot_saved_on_exit:
+            self._slot_saved_on_exit = True
+            try:
+                self.save_interrupted_run(reason)
+            except Exception:  # noqa: BLE001 - nothing to report to: go on exiting
+                pass
+        runner = self.runner
+        if runner is not None:
+            runner.abandon()
+        if any(not _isatty(fd) for fd in self._tty_fds):
+            _detach_from_terminal()
+        try:
+            self.call_from_thread(self.exit, None, code)
+        except Exception:  # noqa: BLE001 - the app is already closing
+            pass
 
     def save_settings(self) -> None:
         if not self.remember:
@@ -832,11 +1094,48 @@ class TermnistApp(App[int]):
             data = {
                 "form": self.form.values(),
                 "base": self.form.base.to_dict(),
-                "ui": {"chart": self.chart.mode, "shading": self.preview.mode},
+                "ui": {"chart": self.chart.mode, "shading": self.preview.mode,
+                       **self.data_settings()},    # data directory chosen in the data panel
             }
             settings_store.save_settings(data, self.config_dir)
         except Exception as exc:  # noqa: BLE001 - settings are a convenience
             self.log.warning(f"cannot save settings: {exc}")
+
+
+def _row_epoch(line: str) -> int | None:
+    """The epoch of a log row ("  3/10  0.1234 ..."), None for other lines."""
+    m = _ROW_EPOCH.match(line)
+    return int(m.group(1)) if m else None
+
+
+def _history_row(row: dict[str, Any], epochs: int) -> str:
+    """A checkpoint history entry as a log row."""
+    return format_epoch_row(int(row["epoch"]), epochs, float(row["train_loss"]), float(row["train_acc"]),
+                            row.get("val_loss"), row.get("val_acc"), float(row.get("seconds") or 0.0),
+                            float(row.get("samples_per_s") or 0.0))
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _detach_from_terminal() -> None:
+    """The terminal is gone (a hung-up tty fails every write with EIO): point stdin, stdout
+    and stderr at /dev/null so the shutdown's writes succeed and input reads end."""
+    try:
+        fd = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return
+    for target in (0, 1, 2):
+        try:
+            os.dup2(fd, target)
+        except OSError:
+            pass
+    if fd > 2:
+        os.close(fd)
 
 
 def _newest_npz(directory: Path) -> str | None:
@@ -850,6 +1149,7 @@ def _newest_npz(directory: Path) -> str | None:
 def run_app(data_dir: str | None = None, dataset: str | None = None, preset: str | None = None,
             load: str | None = None, resume: bool = False, **_: Any) -> int:
     """Run the app in this terminal; returns the exit status (the CLI checks for a TTY)."""
-    app = TermnistApp(data_dir=data_dir, dataset=dataset, preset=preset, load=load, resume=resume)
+    app = TermnistApp(data_dir=data_dir, dataset=dataset, preset=preset, load=load, resume=resume,
+                      handle_signals=True)
     app.run()
     return int(app.return_code or 0)

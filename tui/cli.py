@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist, kmnist, digits")
     parser.add_argument("--preset", metavar="P", help="settings to start from (default, best, nielsen, ...)")
     parser.add_argument("--load", metavar="MODEL.npz", help="open the app with a saved model")
+    parser.add_argument("--low-bandwidth", action="store_true",
+                        help="redraw the chart and progress once a second (slow links; also $TERMNIST_LOW_BANDWIDTH=1)")
     parser.add_argument("--resume", action="store_true", help="resume the run cut by a lost connection")
     parser.add_argument("--version", action="version", version=f"termnist {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -73,6 +75,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_app(args: argparse.Namespace) -> int:
+    if args.low_bandwidth:
+        import os
+
+        os.environ["TERMNIST_LOW_BANDWIDTH"] = "1"
+    if args.resume:
+        from engine.recovery import has_recovery, state_dir
+
+        if not has_recovery():
+            print(f"termnist: nothing to resume: no interrupted run is saved in {state_dir()}"
+                  " (a run is kept there when the connection drops or you quit while training)",
+                  file=sys.stderr)
+            return 1
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(
             "termnist: no terminal here (stdin/stdout are not a TTY): the app needs one"

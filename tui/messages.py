@@ -134,3 +134,45 @@ class WorkFailed(Message):
         super().__init__()
         self.what = what
         self.message = message
+
+
+# --------------------------------------------------------------- dataset downloads
+class DownloadProgress(Message):
+    """How far a dataset download is (a tui.data_status.DownloadProgressInfo). Only the
+    latest position matters, so a newer one replaces an older one still queued."""
+
+    def __init__(self, info: Any) -> None:
+        super().__init__()
+        self.info = info
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DownloadProgress)
+
+
+class DownloadLog(Message):
+    """One line from a download worth telling (a mirror failed and why, a resume ...)."""
+
+    def __init__(self, name: str, line: str) -> None:
+        super().__init__()
+        self.name = name
+        self.line = line
+
+
+class DownloadFinished(Message):
+    """Every file of dataset ``name`` is downloaded and verified in ``path``."""
+
+    def __init__(self, name: str, path: str) -> None:
+        super().__init__()
+        self.name = name
+        self.path = path
+
+
+class DownloadFailed(Message):
+    """A download ended without the dataset: ``cancelled`` when the user (or quitting)
+    stopped it; the partial file is kept for resuming either way."""
+
+    def __init__(self, name: str, message: str, cancelled: bool = False) -> None:
+        super().__init__()
+        self.name = name
+        self.message = message
+        self.cancelled = cancelled

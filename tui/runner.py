@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from engine import events as ev
+from tui.bandwidth import progress_interval
 
 
 class Session(Protocol):  # the part of engine.training.TrainingSession the runner uses
@@ -174,12 +175,13 @@ class TrainingRunner:
     """
 
     post: Callable[[Update], None]
-    throttle_s: float = 0.2
+    throttle_s: float = field(default_factory=progress_interval)
     preview_limit: int = 10_000
     clock: Callable[[], float] = time.monotonic
     after_epoch: Callable[[Session, EpochRow], None] | None = None
     cancelled: Callable[[], bool] | None = None   # e.g. the worker's is_cancelled flag
     session: Session | None = field(default=None, init=False)
+    abandoned: bool = field(default=False, init=False)   # set by abandon(): nobody is watching
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
 
     # -- control (any thread) ---------------------------------------------------------
@@ -189,6 +191,12 @@ class TrainingRunner:
         session = self.session
         if session is not None:
             session.stop()
+
+    def abandon(self) -> None:
+        """Stop because the app is closing (quit, hangup): skip the final preview
+        predictions, which nobody would see, so the thread ends sooner."""
+        self.abandoned = True
+        self.stop()
 
     def pause(self) -> None:
         if self.session is not None:
@@ -272,7 +280,7 @@ class TrainingRunner:
         elif isinstance(event, ev.Stopped):
             self.post(LogLine(f"stopped after {event.epoch} full epoch(s)", "information"))
         elif isinstance(event, ev.Finished):
-            if event.reason != "completed":
+            if event.reason != "completed" and not self.abandoned:
                 self._predict("final")   # weights changed since the last epoch end
             self.post(Done(event.reason, event.epochs_done, event.test_loss, event.test_acc,
                            event.seconds, tuple(event.per_class_acc)))

@@ -26,8 +26,9 @@ def pytest_pyfunc_call(pyfuncitem):
 
 @pytest.fixture(autouse=True)
 def _isolated_config(tmp_path, monkeypatch):
-    """No test reads or writes the user's real settings."""
+    """No test reads or writes the user's real settings or recovery slot."""
     monkeypatch.setenv("TERMNIST_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("TERMNIST_STATE_DIR", str(tmp_path / "state"))
 
 
 @pytest.fixture(scope="session")

@@ -478,7 +478,7 @@ async def test_changing_the_form_while_training_does_not_touch_the_run(make_app,
 
 # ---------------------------------------------------------------- resume, datasets, chart
 async def test_resume_continues_an_interrupted_run(make_app, synthetic, tmp_path):
-    from engine.checkpoint import save_checkpoint
+    from engine.recovery import save_recovery
     from engine.training import TrainConfig, TrainingSession
 
     config = TrainConfig(dataset="synthetic", hidden=(8,), epochs=3, batch_size=64, val_size=100)
@@ -486,9 +486,8 @@ async def test_resume_continues_an_interrupted_run(make_app, synthetic, tmp_path
     for event in session.run():           # a run cut after its first epoch
         if type(event).__name__ == "EpochEnded":
             break
-    autosave = tmp_path / "config" / "autosave.npz"
-    autosave.parent.mkdir(parents=True)
-    save_checkpoint(autosave, session.checkpoint(last_completed_epoch=True))
+    save_recovery(session.checkpoint(last_completed_epoch=True), directory=tmp_path / "state")
+    autosave = tmp_path / "state" / "interrupted.json"
 
     app = make_app(synthetic, resume=True)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -516,7 +515,7 @@ async def test_each_epoch_is_autosaved_while_training(make_app, synthetic, tmp_p
         await settle(pilot)
         app.form.set_values({**LONG, "batch_size": "32"})
         await press(pilot, "f5")
-        autosave = tmp_path / "config" / "autosave.npz"
+        autosave = tmp_path / "state" / "interrupted.json"     # the recovery slot's marker
         await wait_for(pilot, autosave.exists, what="the autosave")
         await press(pilot, "f7")
         await wait_for(pilot, lambda: not app.training)
@@ -562,7 +561,7 @@ async def test_chart_redraws_are_throttled(make_app, sample):
         elapsed = time.monotonic() - start
         steps = len(app.chart.data.train_loss)
         assert steps > 1000
-        assert app.chart.redraws - redraws0 <= elapsed / app.chart.REDRAW_INTERVAL + 2
+        assert app.chart.redraws - redraws0 <= elapsed / app.chart.redraw_interval + 2
 
 
 async def test_hidden_fields_do_not_keep_the_keyboard(make_app, synthetic):

@@ -99,6 +99,16 @@ def build_config(args: argparse.Namespace):
         raise UsageError(f"{flag}: {exc.reason}") from None
 
 
+def fit_val_size(config: Any, n_train: int, explicit: bool) -> tuple[Any, int | None]:
+    """A preset's validation size that does not fit the training set (the default 10,000 on
+    the 10,000-image bundled sample) becomes 1/5 of it. Returns (config, the old size when it
+    was capped, else None). A size given with --val-size is left alone: the engine refuses
+    it with a message naming the flag."""
+    if explicit or config.val_size < n_train:
+        return config, None
+    return config.replace(val_size=n_train // 5), config.val_size
+
+
 def run_train(args: argparse.Namespace) -> int:
     config = build_config(args)
     from engine.datasets import load_dataset
@@ -109,15 +119,22 @@ def run_train(args: argparse.Namespace) -> int:
     out = _Output(json_mode=args.json)
     try:
         dataset = load_dataset(config.dataset, data_dir=args.data)
+        config, capped = fit_val_size(config, len(dataset.y_train), explicit=args.val_size is not None)
         session = TrainingSession(config, dataset, progress_every=max(1, args.progress_every))
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+    except ConfigError as exc:   # e.g. a network too large for memory, refused before training
+        flag = next((f for f, fld, _, _ in TRAIN_FLAGS if fld == exc.field), exc.field)
+        raise UsageError(f"{flag}: {exc.reason}") from None
     except TermnistError as exc:
         return out.error(str(exc))
     if dataset.is_sample:
         out.note(
             f"using the bundled MNIST sample ({len(dataset.y_train):,} train / {len(dataset.y_test):,} test images);"
             " for the full set run `termnist download` or pass --data DIR"
+        )
+    if capped is not None:
+        out.note(
+            f"validation size {capped:,} leaves no training data in {dataset.title} ({len(dataset.y_train):,}"
+            f" training images): using {config.val_size:,} (1/5 of it) instead; --val-size N sets it"
         )
 
     interrupted = {"count": 0}

@@ -15,6 +15,8 @@ Keys
   Ctrl+S      save the model           Ctrl+O  load a model
   F2          chart: loss <-> accuracy
   F3          next panel (a small terminal shows one panel at a time)
+  Ctrl+D, F4  data: where the dataset was found; train on the bundled
+              sample, download the full set, or choose a directory
   F1 or ?     this help                Ctrl+Q  quit (asks while training)
   Tab         next field or panel; Enter or arrows open a choice list
 
@@ -34,7 +36,8 @@ CREDITS = """\
 Data
   MNIST: Yann LeCun, Corinna Cortes and Christopher J.C. Burges
   (CC BY-SA 3.0). Without a downloaded copy termnist uses a small bundled
-  sample of MNIST and says so; `termnist download mnist` gets the full set.
+  sample of MNIST and says so; Ctrl+D (or `termnist download mnist`) gets
+  the full set.
   Fashion-MNIST: Zalando Research (MIT). KMNIST: CODH (CC BY-SA 4.0).
 """
 

@@ -12,6 +12,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from engine.training import TrainConfig
 from tui import forms
+from tui.data_status import option_label, state_note
 
 
 class FieldValidator(Validator):
@@ -41,6 +42,8 @@ class HyperparameterForm(VerticalScroll):
     HyperparameterForm .field-error.-empty { display: none; }
     HyperparameterForm #preset-summary { color: $text-muted; height: auto; padding-left: 16; }
     HyperparameterForm #preset-summary.-empty { display: none; }
+    HyperparameterForm #dataset-note { color: $warning; height: auto; padding-left: 16; }
+    HyperparameterForm #dataset-note.-empty { display: none; }
     """
 
     class Changed(Message):
@@ -65,6 +68,7 @@ class HyperparameterForm(VerticalScroll):
         self.base = TrainConfig()               # settings the form does not show come from here
         self.errors: dict[str, str] = {}
         self.n_train: int | None = None         # size of the loaded training set, if known
+        self.dataset_states: dict[str, str] = {}  # name -> found/sample/missing/unavailable
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
@@ -77,6 +81,8 @@ class HyperparameterForm(VerticalScroll):
                 yield Label(field.label, classes="field-label")
                 yield self._make_input(field)
             yield Static("", id=f"error-{field.name}", classes="field-error -empty", markup=False)
+            if field.name == "dataset":
+                yield Static("", id="dataset-note", classes="-empty", markup=False)
 
     def _make_input(self, field: forms.Field) -> Input | Select:
         wid = f"field-{field.name}"
@@ -84,9 +90,12 @@ class HyperparameterForm(VerticalScroll):
             return Select([(c, c) for c in forms.choices(field.name)], allow_blank=False,
                           compact=True, id=wid)
         if field.name == "dataset" and self.datasets:
-            return Select([(d, d) for d in self.datasets], allow_blank=False, compact=True, id=wid)
+            return Select(self._dataset_options(), allow_blank=False, compact=True, id=wid)
         return Input(placeholder=field.hint, validators=[FieldValidator(field.name, self)],
                      compact=True, id=wid, select_on_focus=False)
+
+    def _dataset_options(self) -> list[tuple[str, str]]:
+        return [(option_label(d, self.dataset_states.get(d)), d) for d in self.datasets]
 
     # -- reading --------------------------------------------------------------------------------
     def values(self) -> dict[str, str]:
@@ -123,7 +132,36 @@ class HyperparameterForm(VerticalScroll):
                     widget.value = text
             else:
                 widget.value = text  # type: ignore[attr-defined]
+        if "dataset" in values and self.dataset_states:
+            self._show_dataset_note()
         self.show_errors({})
+
+    def set_dataset_states(self, states: dict[str, str]) -> None:
+        """Mark each dataset choice as here, sample only, or needing a download (the app asks
+        the engine's search); the chosen one's state is explained under the field."""
+        self.dataset_states = dict(states)
+        try:
+            select = self.query_one("#field-dataset", Select)
+        except Exception:  # noqa: BLE001 - no dataset choice (no registry)
+            return
+        value = select.value
+        with self.prevent(Select.Changed):       # relabelling is not a new choice
+            select.set_options(self._dataset_options())
+            if value is not Select.NULL and value in self.datasets:
+                # set_options picked the first option; when that is the value already, the
+                # shown label is stale: step away and back so it is redrawn.
+                other = next((d for d in self.datasets if d != value), None)
+                if other is not None and select.value == value:
+                    select.value = other
+                select.value = value
+        self._show_dataset_note()
+
+    def _show_dataset_note(self) -> None:
+        name = self.values().get("dataset", "")
+        text = state_note(name, self.dataset_states.get(name)) if name else ""
+        note = self.query_one("#dataset-note", Static)
+        note.update(text)
+        note.set_class(not text, "-empty")
 
     def apply_preset(self, name: str) -> None:
         summary, config = self.presets[name]
@@ -181,5 +219,7 @@ class HyperparameterForm(VerticalScroll):
                 self.apply_preset(str(event.value))
             return
         if event.select.id == "field-dataset" and event.value is not Select.NULL:
+            if self.dataset_states:
+                self._show_dataset_note()
             self.post_message(self.DatasetChanged(str(event.value)))
         self.post_message(self.Changed(dict(self.errors)))

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
+from tui.bandwidth import chart_interval
 from tui.widgets.chart_data import ChartData
 
 MODES = ("loss", "accuracy")
@@ -24,7 +25,7 @@ class LossChart(PlotextPlot):
     LossChart { min-height: 6; }
     """
 
-    REDRAW_INTERVAL = 0.25   # seconds between checks (~4 Hz)
+    REDRAW_INTERVAL: float | None = None   # seconds between checks; None: tui.bandwidth (4 Hz, 1 Hz low-bandwidth)
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes=classes)
@@ -36,7 +37,12 @@ class LossChart(PlotextPlot):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(self.REDRAW_INTERVAL, self.redraw_if_changed)
+        self.set_interval(self.redraw_interval, self.redraw_if_changed)
+
+    @property
+    def redraw_interval(self) -> float:
+        """Seconds between redraw checks: REDRAW_INTERVAL when set, else tui.bandwidth's rate."""
+        return self.REDRAW_INTERVAL or chart_interval()
 
     # -- data in --------------------------------------------------------------------------
     def clear(self) -> None:
