@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import fsync_dir as _fsync_dir
+from engine.atomic import atomic_write
 from engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from engine.errors import CheckpointError
 
@@ -73,20 +72,8 @@ def save_recovery(ckpt: Checkpoint, *, log: list[str] | None = None, data_dir: s
     save_checkpoint(d / name, ckpt)
     info = {"log": list(log or [])[-2000:], "data_dir": data_dir, "reason": reason,
             "saved_at": time.time(), "checkpoint": name}
-    fd, tmp = tempfile.mkstemp(prefix=f".{INFO_NAME}.", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(info, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, info_path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(d)
+    with atomic_write(info_path, "w", encoding="utf-8") as fh:
+        json.dump(info, fh)
     # The other checkpoint stays (the next save replaces it): a reader that has just read
     # the old marker still finds a complete file under the name it points at.
     return d

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from engine.atomic import atomic_write
 
 ENV_VAR = "TERMNIST_CONFIG_DIR"
 FILENAME = "settings.json"
@@ -59,17 +60,6 @@ def save_settings(settings: dict[str, Any], directory: str | os.PathLike[str] | 
     path = settings_path(directory)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps({"version": VERSION, **settings}, indent=2, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(prefix=".settings.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(payload)
     return path
