@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import argparse
 import dataclasses
 import gzip
@@ -373,6 +375,16 @@ def test_cli_download_to_dir_then_load(registry, tmp_path, capsys):
     assert re.search(rf"{GZ[0]}  \d+\.\d kB / \d+\.\d kB  100%", err)  # a final progress line
     assert "Traceback" not in err
     assert load_dataset("mnist", data_dir=d).x_test.shape == (50, 28, 28)
+
+    # ... and `termnist train --data DIR` trains on what was downloaded
+    from tui.cli import main as termnist_main
+
+    assert termnist_main(["train", "--data", str(d), "--epochs", "1", "--layers", "8",
+                          "--val-size", "20", "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    start = next(e for e in events if e["event"] == "start")
+    assert start["n_train"] == 180 and start["n_test"] == 50 and str(d) in start["dataset"]
+    assert any(e["event"] == "done" for e in events)
 
     assert run_cli("download", "--verify", str(d)) == 0
     out = capsys.readouterr().out
