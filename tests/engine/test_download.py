@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
-
 import argparse
 import dataclasses
 import gzip
 import hashlib
 import io
+import json
 import re
 import socket
 import threading
