@@ -7,12 +7,10 @@ workers; the training worker talks back only through messages (tui.runner + tui.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import signal
 import threading
-import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from tui import messages as msg
 from tui import settings as settings_store
 from tui.app_data import DataPanelMixin
 from tui.forms import FIELDS_BY_NAME, describe_errors
+from tui.guard import guarded
 from tui.runner import Predictions, TrainingRunner, evaluate_checkpoint
 from tui.screens.dialogs import ConfirmScreen, PathScreen
 from tui.screens.digit_detail import DigitScreen
@@ -47,24 +46,6 @@ MIN_SIZE = (60, 20)
 EXIT_GRACE_S = 3.0
 _ROW_EPOCH = re.compile(r"^\s*(\d+)/\d+\s")     # "  3/10   0.1234 ..." -> 3 (an epoch row)
 MNIST_CREDIT = "MNIST: Yann LeCun, Corinna Cortes, Christopher J.C. Burges (CC BY-SA 3.0)"
-
-
-def guarded(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """Make a message handler exception-safe: an error becomes a notification + log line.
-
-    (An exception escaping a handler would end the app, worker or not.)
-    """
-
-    @functools.wraps(handler)
-    def wrapper(self: TermnistApp, message: Any) -> Any:
-        try:
-            return handler(self, message)
-        except Exception as exc:  # noqa: BLE001
-            self.report_error(f"{handler.__name__}: {type(exc).__name__}: {exc}",
-                              details="".join(traceback.format_exception(exc)))
-            return None
-
-    return wrapper
 
 
 class TermnistApp(DataPanelMixin, App[int]):

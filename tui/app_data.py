@@ -19,10 +19,8 @@ the app's exit; a final file name only ever holds a verified file (engine.downlo
 
 from __future__ import annotations
 
-import functools
 import threading
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +37,8 @@ from tui.data_status import (
     dataset_state,
     report_from_error,
 )
+from tui.guard import guarded
 from tui.screens.data_screen import DataChoice, DataScreen
-
-
-def _guarded(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """As tui.app.guarded: an exception in a handler becomes an error report, not an exit."""
-
-    @functools.wraps(handler)
-    def wrapper(self: Any, message: Any) -> Any:
-        try:
-            return handler(self, message)
-        except Exception as exc:  # noqa: BLE001
-            self.report_error(f"{handler.__name__}: {type(exc).__name__}: {exc}",
-                              details="".join(traceback.format_exception(exc)))
-            return None
-
-    return wrapper
 
 
 class DataPanelMixin:
@@ -454,7 +438,7 @@ class DataPanelMixin:
             text = f"download failed: {exc}" if exc is not None else "download failed"
         self.post_message(msg.DownloadFailed(name, text, cancelled=isinstance(exc, DownloadCancelled)))
 
-    @_guarded
+    @guarded
     def on_download_progress(self, message: msg.DownloadProgress) -> None:
         info = message.info
         if info.name != self.download_name:
@@ -465,7 +449,7 @@ class DataPanelMixin:
             screen.show_progress(info)
         self.update_status()
 
-    @_guarded
+    @guarded
     def on_download_log(self, message: msg.DownloadLog) -> None:
         self.download_lines.append(message.line)
         severity = "warning" if message.line.startswith("mirror failed") else "information"
@@ -479,7 +463,7 @@ class DataPanelMixin:
         self.download_cancel = None
         self.download_info = None
 
-    @_guarded
+    @guarded
     def on_download_finished(self, message: msg.DownloadFinished) -> None:
         name = message.name
         self._download_over()
@@ -513,7 +497,7 @@ class DataPanelMixin:
             self.notify(f"{name} is downloaded: pick it in the form's dataset field.", title="Data")
         self.update_status()
 
-    @_guarded
+    @guarded
     def on_download_failed(self, message: msg.DownloadFailed) -> None:
         if message.name != self.download_name:
             return

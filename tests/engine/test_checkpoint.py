@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
-import zipfile
 
 import numpy as np
 import pytest
 
 from engine import events as ev
-from engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from engine.checkpoint import load_checkpoint, save_checkpoint
 from engine.errors import CheckpointError
 from engine.training import TrainConfig, TrainingSession
 from tests.factories import make_dataset
