@@ -18,18 +18,17 @@ import shlex
 import shutil
 import signal
 import struct
-import subprocess
 import sys
 import termios
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine.datasets import SAMPLE_DIR
+from tests.e2e.tmux import Tmux
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -218,46 +217,6 @@ def test_a_dropped_connection_loses_nothing_and_resume_continues_the_run(tmp_pat
 
 
 # ------------------------------------------------------------------------------ tmux
-class Tmux:
-    """A detached tmux session on a private socket (never the user's server)."""
-
-    def __init__(self, tmp: Path, width: int = 80, height: int = 24) -> None:
-        self.socket = str(tmp / "tmux.sock")
-        self.name = f"termnist-{uuid.uuid4().hex[:8]}"
-        self.size = (width, height)
-
-    def run(self, *args: str, check: bool = True) -> str:
-        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True,
-                              timeout=30, check=check).stdout
-
-    def start(self, args: str, env: dict[str, str], after: str = "") -> None:
-        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        command = (f"cd {shlex.quote(str(REPO))} && env {exports} {shlex.quote(sys.executable)} -m tui.cli "
-                   f"{args}; echo EXITED $?; {after} sleep 60")
-        self.run("new-session", "-d", "-s", self.name, "-x", str(self.size[0]), "-y", str(self.size[1]), command)
-
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", "-t", self.name, *keys)
-
-    def screen(self, escapes: bool = False) -> str:
-        return self.run("capture-pane", "-p", *(["-e"] if escapes else []), "-t", self.name)
-
-    def wait_for(self, predicate, timeout: float, what: str) -> str:
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if predicate(text):
-                return text
-            if "Traceback" in text or ("EXITED" in text and "EXITED" not in what):
-                raise AssertionError(f"the app exited while waiting for {what}:\n{text}")
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; screen:\n{text}")
-
-    def kill(self) -> None:
-        self.run("kill-server", check=False)
-
-
 @pytest.fixture
 def tmux(tmp_path):
     if shutil.which("tmux") is None:
@@ -269,7 +228,8 @@ def tmux(tmp_path):
 
 def test_ctrl_c_asks_while_training_and_leaves_a_sane_terminal(tmp_path, tmux):
     write_settings(tmp_path / "config", epochs="100000")
-    tmux.start(f"--data {shlex.quote(str(SAMPLE_DIR))}", environment(tmp_path), after="stty -a;")
+    tmux.start(f"{shlex.quote(sys.executable)} -m tui.cli --data {shlex.quote(str(SAMPLE_DIR))}",
+               environment(tmp_path), after="stty -a;")
     tmux.wait_for(lambda s: "Hidden layers" in s, 30, "the app")
     tmux.keys("F5")
     tmux.wait_for(lambda s: "ETA" in s, 30, "training progress")
@@ -293,7 +253,8 @@ def test_ctrl_c_asks_while_training_and_leaves_a_sane_terminal(tmp_path, tmux):
                          ids=["no-color", "16-colour", "256-colour"])
 def test_mistakes_are_marked_in_text_in_every_colour_mode(tmp_path, tmux, env):
     write_settings(tmp_path / "config", epochs="1", hidden="8")
-    tmux.start(f"--data {shlex.quote(str(SAMPLE_DIR))}", environment(tmp_path, **env))
+    tmux.start(f"{shlex.quote(sys.executable)} -m tui.cli --data {shlex.quote(str(SAMPLE_DIR))}",
+               environment(tmp_path, **env))
     tmux.wait_for(lambda s: "Hidden layers" in s, 30, "the app")
     tmux.keys("F5")
     tmux.wait_for(lambda s: "test accuracy" in s, 60, "one epoch and the test accuracy")

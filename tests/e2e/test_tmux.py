@@ -15,15 +15,13 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import find_full_mnist
+from tests.e2e.tmux import Tmux
 
 pytestmark = [pytest.mark.e2e, pytest.mark.full_mnist, pytest.mark.slow]
 
@@ -31,47 +29,6 @@ REPO = Path(__file__).resolve().parents[2]
 CAPTURE = Path("/tmp/termnist-e2e-80x24.txt")
 SETTINGS = {"form": {"dataset": "mnist", "hidden": "64", "epochs": "2", "batch_size": "128",
                      "val_size": "5000", "lr": "0.1", "optimizer": "momentum", "seed": "0"}}
-
-
-class Tmux:
-    """One detached tmux session on a private socket (never touches the user's server)."""
-
-    def __init__(self, tmp: Path, width: int, height: int) -> None:
-        self.socket = str(tmp / "tmux.sock")
-        self.name = f"termnist-{uuid.uuid4().hex[:8]}"
-        self.width, self.height = width, height
-
-    def run(self, *args: str, check: bool = True) -> str:
-        out = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True,
-                             timeout=30, check=check)
-        return out.stdout
-
-    def start(self, command: str, env: dict[str, str]) -> None:
-        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        # `; sleep` keeps the pane open after exit so a crash's traceback can be read.
-        self.run("new-session", "-d", "-s", self.name, "-x", str(self.width), "-y", str(self.height),
-                 f"cd {shlex.quote(str(REPO))} && env {exports} {command}; echo EXITED $?; sleep 60")
-
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", "-t", self.name, *keys)
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", self.name)
-
-    def wait_for(self, predicate, timeout: float, what: str) -> str:
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = self.screen()
-            if predicate(text):
-                return text
-            if "EXITED" in text or "Traceback" in text:
-                raise AssertionError(f"the app exited while waiting for {what}:\n{text}")
-            time.sleep(0.25)
-        raise AssertionError(f"timed out waiting for {what}; screen:\n{text}")
-
-    def kill(self) -> None:
-        self.run("kill-server", check=False)
 
 
 def termnist_command() -> str:
