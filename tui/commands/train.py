@@ -61,6 +61,11 @@ def register(sub: Any) -> None:
     e.set_defaults(func=run_eval)
 
 
+def flag_for(field: str) -> str:
+    """The command-line flag that sets a TrainConfig field ('hidden' -> '--layers')."""
+    return next((flag for flag, fld, _, _ in TRAIN_FLAGS if fld == field), field)
+
+
 def build_config(args: argparse.Namespace):
     """Preset + flags -> TrainConfig. Raises UsageError naming the bad flag."""
     from engine.errors import ConfigError
@@ -95,7 +100,7 @@ def build_config(args: argparse.Namespace):
     try:
         return config.replace(**changes)
     except ConfigError as exc:
-        flag = next((f for f, fld, _, _ in TRAIN_FLAGS if fld == exc.field), exc.field)
+        flag = flag_for(exc.field)
         raise UsageError(f"{flag}: {exc.reason}") from None
 
 
@@ -122,7 +127,7 @@ def run_train(args: argparse.Namespace) -> int:
         config, capped = fit_val_size(config, len(dataset.y_train), explicit=args.val_size is not None)
         session = TrainingSession(config, dataset, progress_every=max(1, args.progress_every))
     except ConfigError as exc:   # e.g. a network too large for memory, refused before training
-        flag = next((f for f, fld, _, _ in TRAIN_FLAGS if fld == exc.field), exc.field)
+        flag = flag_for(exc.field)
         raise UsageError(f"{flag}: {exc.reason}") from None
     except TermnistError as exc:
         return out.error(str(exc))
