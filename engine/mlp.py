@@ -305,8 +305,12 @@ class MLP:
         """Predicted class (N,) intp for x (N, D): the argmax of the outputs."""
         return np.argmax(self._outputs(x, batch_size, normalise=False), axis=1)
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> tuple[float, float]:
-        """(mean loss, accuracy) over x (N, D), y (N,); (nan, nan) when N == 0."""
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1000,
+                 predictions: np.ndarray | None = None) -> tuple[float, float]:
+        """(mean loss, accuracy) over x (N, D), y (N,); (nan, nan) when N == 0.
+
+        ``predictions`` (N,) integer array, if given, receives the predicted classes from the
+        same forward pass (saves a second pass through ``predict``)."""
         x = self._check_x(x)
         n = x.shape[0]
         y = self._check_y(y, n)
@@ -315,6 +319,8 @@ class MLP:
         total, correct = 0.0, 0
         for start, stop in self._spans(n, batch_size):
             z, buf = self._forward_chunk(x[start:stop])
+            if predictions is not None:
+                predictions[start:stop] = z.argmax(axis=1)  # before value() clobbers z
             loss_sum, n_correct = self._loss.value(z, y[start:stop], buf.ws)
             total += loss_sum
             correct += n_correct

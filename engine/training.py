@@ -544,9 +544,8 @@ def evaluate_model(
     for start in range(0, n, chunk):
         yb = y[start : start + chunk]
         feats = to_features(x_flat[start : start + chunk], max_value, out=buf[: len(yb)])
-        loss, _ = model.evaluate(feats, yb, batch_size=chunk)
+        loss, _ = model.evaluate(feats, yb, batch_size=chunk, predictions=preds[start : start + len(yb)])
         total_loss += loss * len(yb)
-        preds[start : start + len(yb)] = model.predict(feats)
     return total_loss / n, float(np.mean(preds == y)), preds
 
 

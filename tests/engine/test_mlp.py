@@ -464,3 +464,20 @@ def test_pickle_and_deepcopy_round_trip():
     for twin in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
         np.testing.assert_array_equal(twin.predict_proba(x), m.predict_proba(x))
         assert twin.loss_and_grads(x, y) == m.loss_and_grads(x, y)
+
+
+def test_evaluate_fills_predictions_from_the_same_pass():
+    import numpy as np
+
+    from engine.mlp import MLP
+
+    rng = np.random.default_rng(3)
+    x = rng.random((37, 12), dtype=np.float32)
+    y = rng.integers(0, 4, 37)
+    for loss in ("cross-entropy", "mse"):
+        model = MLP(sizes=(12, 8, 4), loss=loss, rng=np.random.default_rng(1))
+        preds = np.full(37, -1, dtype=np.int64)
+        loss_value, acc = model.evaluate(x, y, batch_size=10, predictions=preds)
+        np.testing.assert_array_equal(preds, model.predict(x))
+        assert acc == np.mean(preds == y)
+        assert (loss_value, acc) == model.evaluate(x, y, batch_size=10)
