@@ -43,17 +43,7 @@ class Checkpoint:
 
 def clone_model(model: MLP) -> MLP:
     """An independent copy of ``model`` (same architecture, copied weights)."""
-    arch = model.architecture()
-    twin = MLP(
-        sizes=tuple(arch["sizes"]),
-        activation=arch["activation"],
-        loss=arch["loss"],
-        init=arch.get("init", "auto"),
-        dtype=arch["dtype"],
-        rng=np.random.default_rng(0),
-    )
-    twin.set_weights(model.get_weights())
-    return twin
+    return MLP.from_weights(model.architecture(), model.params)
 
 
 def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:

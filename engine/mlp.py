@@ -367,6 +367,22 @@ class MLP:
         for k, a in arrays.items():
             np.copyto(self.params[k], a, casting="unsafe")
 
+    @classmethod
+    def from_weights(cls, architecture: Mapping[str, Any], weights: Mapping[str, Any]) -> MLP:
+        """A model of ``architecture`` (as returned by ``architecture()``) holding a copy of
+        ``weights``."""
+        model = cls(sizes=tuple(architecture["sizes"]), activation=architecture["activation"],
+                    loss=architecture["loss"], init=architecture.get("init", "auto"),
+                    dtype=architecture["dtype"], rng=np.random.default_rng(0))
+        model.set_weights(weights)
+        return model
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as architecture + weights; buffers and their lock are rebuilt. Only the
+        # training process uses this, to hand models to the app (engine.trainer_process);
+        # files are .npz read with allow_pickle=False (engine.checkpoint), never pickle.
+        return (MLP.from_weights, (self.architecture(), self.params))
+
     def architecture(self) -> dict[str, Any]:
         """{"sizes", "activation", "loss", "init", "dtype"}: JSON-serialisable; ``MLP(**d)``
         rebuilds a model of the same shape."""

@@ -282,15 +282,9 @@ class TrainingSession:
     # -- queries, from any thread ------------------------------------------------------
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities (n, C) for raw images ``x`` (uint8, (n, H, W) or (n, D))."""
-        out = []
         with self._lock:
-            for start in range(0, len(x), self.EVAL_CHUNK):
-                feats = to_features(x[start : start + self.EVAL_CHUNK], self.dataset.max_value,
-                                    dtype=np.dtype(self.config.dtype))
-                out.append(self.model.predict_proba(feats))
-        if not out:
-            return np.zeros((0, self.dataset.n_classes), dtype=np.float32)
-        return np.concatenate(out)
+            return predict_images(self.model, x, self.dataset.max_value, self.config.dtype,
+                                  chunk=self.EVAL_CHUNK)
 
     def checkpoint(self, last_completed_epoch: bool = False) -> Checkpoint:
         """A consistent copy of weights, optimizer state and metadata (between two steps).
@@ -525,6 +519,17 @@ class TrainingSession:
             f" (lr={self.config.lr:g}); kept the weights of epoch {self.epochs_done}"
         )
         yield ev.Diverged(epoch=epoch, step=step, loss=float(loss), message=msg, restored_epoch=self.epochs_done)
+
+
+def predict_images(model: MLP, x: np.ndarray, max_value: int, dtype: Any = "float32",
+                   chunk: int = 2000) -> np.ndarray:
+    """Class probabilities (n, C) of ``model`` for raw images ``x`` (uint8, (n, H, W) or
+    (n, D)), scaled by ``max_value`` a chunk at a time (bounded memory)."""
+    out = [model.predict_proba(to_features(x[start : start + chunk], max_value, dtype=np.dtype(dtype)))
+           for start in range(0, len(x), chunk)]
+    if not out:
+        return np.zeros((0, model.sizes[-1]), dtype=model.dtype)
+    return np.concatenate(out)
 
 
 def evaluate_model(

@@ -147,19 +147,15 @@ def evaluate_checkpoint(ckpt: Any, dataset: Any, preview_limit: int, where: str 
                         ) -> tuple[Predictions, float | None]:
     """A loaded model's predictions on ``dataset``'s test set (for the preview) and its test
     accuracy. Runs in a worker; uses only the engine's public API (``MLP.predict_proba``)."""
-    from engine.datasets import to_features
     from engine.errors import CheckpointError
+    from engine.training import predict_images
 
     sizes = ckpt.model.sizes
     if sizes[0] != dataset.n_features or sizes[-1] != dataset.n_classes:
         raise CheckpointError(
             f"{where}: the model expects {sizes[0]} inputs and {sizes[-1]} classes but "
             f"{dataset.title} has {dataset.n_features} and {dataset.n_classes}")
-    chunks = []
-    for start in range(0, len(dataset.y_test), 2000):
-        feats = to_features(dataset.x_test[start : start + 2000], dataset.max_value)
-        chunks.append(ckpt.model.predict_proba(feats))
-    proba = np.concatenate(chunks) if chunks else np.zeros((0, dataset.n_classes), np.float32)
+    proba = predict_images(ckpt.model, dataset.x_test, dataset.max_value, ckpt.config.dtype)
     test_acc = float(np.mean(proba.argmax(axis=1) == dataset.y_test)) if len(proba) else None
     return make_predictions(proba[:preview_limit], dataset.y_test, "loaded model"), test_acc
 

@@ -119,7 +119,7 @@ async def test_divergence_keeps_the_last_good_weights_which_save(make_app, synth
         await wait_for(pilot, lambda: not app.training, what="the diverged run to end")
         assert any("diverged" in n.message and "smaller learning rate" in n.message for n in app._notifications)
         session = app.model
-        kept = session.model.get_weights()
+        kept = session.checkpoint().model.get_weights()
         assert all(np.isfinite(w).all() for w in kept.values())
         # diverged in epoch 1: the kept weights are the last good ones, the initial weights
         initial = TrainingSession(session.config, synthetic).model.get_weights()
@@ -245,7 +245,7 @@ async def test_start_offers_the_cut_run_and_yes_continues_it_exactly(make_app, s
         xs, _ = app.chart.data.train_loss.points()
         assert min(xs) < 2 * app.chart.data.steps_per_epoch               # ... from epoch 1 on
         assert not (state / "interrupted.json").exists()                  # finished: slot cleared
-    a, b = straight.model.get_weights(), app.model.model.get_weights()
+    a, b = straight.model.get_weights(), app.model.checkpoint().model.get_weights()   # trained in the child
     assert all(np.array_equal(a[k], b[k]) for k in a)                     # optimizer state and RNG too
 
 
@@ -298,7 +298,7 @@ async def test_stop_during_an_epochs_evaluation_ends_cleanly(make_app, synthetic
         return real(*args, **kwargs)
 
     monkeypatch.setattr(training, "evaluate_model", held_evaluation)
-    app = make_app(synthetic)
+    app = make_app(synthetic, trainer="thread")     # the patch holds this process's engine only
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         app.form.set_values({**SMALL, "epochs": "50"})
@@ -353,11 +353,81 @@ async def test_save_while_training_writes_one_consistent_moment(make_app, synthe
     assert all(np.array_equal(opt[k], ckpt.optimizer_state[k]) for k in opt)
 
 
+# ------------------------------------------------------------------ the training process
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+async def test_runs_train_in_a_child_process_that_ends_with_the_app(make_app, synthetic):
+    import os
+
+    app = make_app(synthetic)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.trainer_process is not None and app.trainer_process.holds(synthetic),
+                       what="the training process, prepared ahead of F5")
+        pid = app.trainer_process.pid
+        assert pid != os.getpid()
+        app.form.set_values(SMALL)
+        for run in (1, 2):                           # one child serves run after run
+            await press(pilot, "f5")
+            await wait_for(pilot, lambda: app.run_count == run and not app.training, what=f"run {run}")
+            assert app.trainer_process.pid == pid
+        assert type(app.model).__name__ == "ProcessSession"
+        assert app.last_test_acc is not None and app.predictions is not None
+        assert not any("own process" in line for line in app.epoch_log.lines)
+    assert app.trainer_process is None
+    assert _gone(pid)
+
+
+async def test_a_child_that_cannot_start_falls_back_to_a_thread(make_app, synthetic, monkeypatch):
+    from engine import trainer_process
+
+    def refuse(self):
+        raise trainer_process.TrainerProcessError("cannot start the training process: (test) no fork")
+
+    monkeypatch.setattr(trainer_process.TrainerProcess, "start", refuse)
+    app = make_app(synthetic)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.form.set_values(SMALL)
+        await press(pilot, "f5")
+        await wait_for(pilot, lambda: app.run_count == 1 and not app.training, what="the run")
+        assert any("own process instead of a separate one" in line and "no fork" in line
+                   for line in app.epoch_log.lines)
+        assert any("run 1 completed" in line for line in app.epoch_log.lines)
+        assert type(app.model).__name__ == "TrainingSession" and not app.errors_seen
+
+
+async def test_a_child_killed_mid_run_is_reported_and_the_next_run_works(make_app, synthetic):
+    app = make_app(synthetic)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.form.set_values(LONG)
+        await press(pilot, "f5")
+        await wait_for(pilot, lambda: app.progress_text.startswith("epoch"), what="steps")
+        pid = app.trainer_process.pid
+        import os
+
+        os.kill(pid, signal.SIGKILL)
+        await wait_for(pilot, lambda: not app.training, what="the run to end")
+        assert shown_to_user(app, "training process ended unexpectedly (killed by SIGKILL)")
+        app.form.set_values(SMALL)
+        await press(pilot, "f5")
+        await wait_for(pilot, lambda: app.run_count == 2 and not app.training, what="run 2")
+        assert any("run 2 completed" in line for line in app.epoch_log.lines)
+        assert app.trainer_process.pid != pid
+
+
 # ------------------------------------------------------------------- a long session
-def _rss_mib() -> tuple[float, float]:
-    """(VmRSS, VmHWM) of this process in MiB."""
+def _rss_mib(pid: int | str = "self") -> tuple[float, float]:
+    """(VmRSS, VmHWM) of this process (or ``pid``) in MiB."""
     fields = {}
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0]) / 1024
@@ -383,12 +453,13 @@ async def test_a_long_session_keeps_memory_flat(make_app, sample, monkeypatch, c
         assert series.bucket > 1 and len(series.xs) <= series.capacity   # 50 x 75 steps, decimated
         figures["after 50 epochs"] = _rss_mib()
         app.form.set_values({"epochs": "10"})
-        per_run = []
+        per_run, per_run_child = [], []
         for run in range(2, 7):
             await press(pilot, "f5")
             await wait_for(pilot, lambda: app.run_count == run and not app.training, timeout=30,
                            what=f"run {run}")
             per_run.append(_rss_mib()[0])
+            per_run_child.append(_rss_mib(app.trainer_process.pid)[0])
         assert any("run 6 completed" in line for line in app.epoch_log.lines)
         figures["after 5 more runs"] = _rss_mib()
         log = app.epoch_log
@@ -402,14 +473,18 @@ async def test_a_long_session_keeps_memory_flat(make_app, sample, monkeypatch, c
         gc.collect()
         live = [type(o).__name__ for o in gc.get_objects()]
         shown_keys = len(app.query("FooterKey"))
-        assert live.count("TrainingSession") == 1                  # the last run's, for Save
+        assert live.count("ProcessSession") == 1                   # the last run's, for Save
+        assert live.count("TrainingSession") == 0                  # they live in the child
+        figures["training process"] = _rss_mib(app.trainer_process.pid)
         assert live.count("FooterKey") <= 2 * shown_keys, (live.count("FooterKey"), shown_keys)
     with capsys.disabled():
         print("\nlong session RSS (MiB, current/peak): "
               + "; ".join(f"{k} {rss:.0f}/{hwm:.0f}" for k, (rss, hwm) in figures.items())
-              + "; after each later run " + " ".join(f"{r:.0f}" for r in per_run))
+              + "; after each later run " + " ".join(f"{r:.0f}" for r in per_run)
+              + "; training process after each " + " ".join(f"{r:.0f}" for r in per_run_child))
     # RSS settles after the first runs (new pool threads, their malloc arenas): a loose bound
     assert per_run[-1] - per_run[1] < 16, (figures, per_run)
+    assert per_run_child[-1] - per_run_child[1] < 16, (figures, per_run_child)
 
 
 # ---------------------------------------------------------- the slot itself (engine)
