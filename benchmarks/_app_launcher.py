@@ -2,9 +2,9 @@
 
 Environment knobs (all optional; without them this is plain `termnist`):
 
-  TERMNIST_BENCH_BLAS_THREADS=N   every ``threadpoolctl.threadpool_limits(...)`` call made
-                                  through the module attribute (the app's training worker
-                                  uses ``limits=1``) limits to N threads instead
+  TERMNIST_BENCH_BLAS_THREADS=N   the app's training process uses N BLAS threads (not 1),
+                                  and so does every ``threadpoolctl.threadpool_limits(...)``
+                                  call made through the module attribute
   TERMNIST_BENCH_CHART_S=S        the loss chart checks for new data every S seconds
                                   (LossChart.REDRAW_INTERVAL, 0.25 in the app)
   TERMNIST_BENCH_PROGRESS_S=S     the training runner posts progress / loss points at most
@@ -31,6 +31,9 @@ def _patch_blas(n: int) -> None:
             super().__init__(limits=n, user_api=user_api)
 
     threadpoolctl.threadpool_limits = threadpool_limits
+    from tui.app import TermnistApp
+
+    TermnistApp.TRAINER_BLAS_THREADS = n          # the training process's limit
 
 
 def apply_overrides(env: dict[str, str] | os._Environ = os.environ) -> list[str]:

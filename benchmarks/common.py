@@ -334,6 +334,28 @@ def pause_between(seconds: float = 0.2) -> None:
 
 
 # ------------------------------------------------------------------------------ peak memory
+def child_pids(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux /proc; [] elsewhere): e.g. the app's training process."""
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out += [int(x) for x in fh.read().split()]
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def proc_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process ``pid`` (Linux /proc), else None."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            f = fh.read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def read_hwm(pid: int) -> int | None:
     """Peak resident set (bytes) of process ``pid`` since its exec: /proc VmHWM, else psutil RSS.
 
@@ -387,7 +409,8 @@ class PeakSampler:
 # ------------------------------------------------------------------------------ other load
 class CpuMeter:
     """CPU used by *other* processes (in CPUs, 0..cores) while the meter runs: all busy time in
-    /proc/stat (steal included) minus the CPU time of ``pids`` (this process and its helpers).
+    /proc/stat (steal included) minus the CPU time of ``pids`` (this process and its helpers)
+    and of their children.
     Linux only; elsewhere ``other_cpus`` is None. Says how contended a measurement was."""
 
     def __init__(self, pids: Sequence[int] = ()) -> None:
@@ -408,7 +431,10 @@ class CpuMeter:
 
     def _own(self) -> int | None:
         total = 0
-        for pid in self.pids:
+        pids = set(self.pids)
+        for pid in self.pids:            # and their children (the app's training process)
+            pids.update(child_pids(pid))
+        for pid in pids:
             try:
                 with open(f"/proc/{pid}/stat") as fh:
                     fields = fh.read().rsplit(")", 1)[1].split()

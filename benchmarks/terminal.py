@@ -53,6 +53,7 @@ class PtyProgram:
         self.rusage: Any = None
         self.status: int | None = None
         self.peak_rss: int | None = None             # VmHWM read just before stop()
+        self.children_peak_rss: int | None = None    # sum of its children's VmHWM (the trainer)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> PtyProgram:
@@ -129,7 +130,7 @@ class PtyProgram:
 
         Returns wait4's resource usage (its ru_maxrss is inflated by the parent's size at fork:
         use ``peak_rss``)."""
-        from benchmarks.common import read_hwm
+        from benchmarks.common import child_pids, read_hwm
 
         if self.pid is None:
             return None
@@ -137,6 +138,8 @@ class PtyProgram:
             hwm = read_hwm(self.pid)
             if hwm is not None:
                 self.peak_rss = hwm
+            kids = [read_hwm(c) for c in child_pids(self.pid)]
+            self.children_peak_rss = sum(k for k in kids if k) if any(kids) else None
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
                     os.kill(self.pid, sig)
