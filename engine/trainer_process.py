@@ -49,6 +49,7 @@ was just handed.
 from __future__ import annotations
 
 import argparse
+import importlib
 import itertools
 import os
 import queue
@@ -511,10 +512,15 @@ class ProcessSession:
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities for images ``x``, computed in this process on the weights of the
         last completed epoch (or of the end of the run, once it is over)."""
+        return self.predictor()(x)
+
+    def predictor(self) -> Any:
+        """``predict_proba`` frozen at the weights it would use now."""
         from engine.training import predict_images
 
         ckpt = self._final or self._good or self.checkpoint()
-        return predict_images(ckpt.model, x, self.dataset.max_value, self.config.dtype)
+        max_value, dtype = self.dataset.max_value, self.config.dtype
+        return lambda x: predict_images(ckpt.model, x, max_value, dtype)
 
 
 # ------------------------------------------------------------------------------ child side
@@ -659,6 +665,9 @@ def main(argv: list[str] | None = None) -> int:
 
     conn = Connection(args.fd)
     threadpool_limits(limits=max(1, args.blas_threads))     # for good (not a `with` block)
+    # Imported now, while the app loads and draws, not when the user presses train.
+    for module in ("engine.training", "engine.checkpoint"):
+        importlib.import_module(module)
     _Child(conn).serve()
     return 0
 

@@ -13,7 +13,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -285,6 +285,16 @@ class TrainingSession:
         with self._lock:
             return predict_images(self.model, x, self.dataset.max_value, self.config.dtype,
                                   chunk=self.EVAL_CHUNK)
+
+    def predictor(self) -> Callable[[np.ndarray], np.ndarray]:
+        """``predict_proba`` frozen at the current weights (a copy): for a thread that
+        predicts while this session trains on."""
+        from engine.checkpoint import clone_model
+
+        with self._lock:
+            model = clone_model(self.model)
+        max_value, dtype = self.dataset.max_value, self.config.dtype
+        return lambda x: predict_images(model, x, max_value, dtype, chunk=self.EVAL_CHUNK)
 
     def checkpoint(self, last_completed_epoch: bool = False) -> Checkpoint:
         """A consistent copy of weights, optimizer state and metadata (between two steps).

@@ -30,6 +30,8 @@ class Session(Protocol):  # the part of engine.training.TrainingSession the runn
     def resume(self) -> None: ...
     def stop(self) -> None: ...
     def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
+    # optional: predictor() -> predict_proba frozen at the current weights (for the preview
+    # thread, which predicts after the session may have moved on)
 
 
 # ----------------------------------------------------------------------------- updates
@@ -192,6 +194,7 @@ class TrainingRunner:
         """Stop because the app is closing (quit, hangup): skip the final preview
         predictions, which nobody would see, so the thread ends sooner."""
         self.abandoned = True
+        self._preview.close(finish=False, wait=False)
         self.stop()
 
     def pause(self) -> None:
@@ -207,6 +210,7 @@ class TrainingRunner:
         return self._stop.is_set()
 
     def __post_init__(self) -> None:
+        self._preview = _PreviewThread(self.post)
         self._x: np.ndarray = np.zeros((0,), dtype=np.uint8)
         self._y: np.ndarray | None = None
         self._pending: list[tuple[int, float]] = []
@@ -242,6 +246,10 @@ class TrainingRunner:
         except Exception as exc:  # noqa: BLE001
             self._flush()
             self.post(_failure(exc))
+        finally:
+            # The last preview lands before the worker ends (a next run must not get this
+            # run's predictions late), unless nobody is watching any more.
+            self._preview.close(finish=not self.abandoned)
 
     def handle(self, event: ev.Event) -> None:
         """Turn one engine event into zero or more posted updates."""
@@ -309,13 +317,93 @@ class TrainingRunner:
             self._latest = None
 
     def _predict(self, label: str) -> None:
-        if self.session is None or len(self._x) == 0:
+        """Predictions for the preview, made by the preview thread on the weights of now."""
+        session = self.session
+        if session is None or len(self._x) == 0 or self.abandoned:
             return
         try:
-            proba = self.session.predict_proba(self._x)
-            self.post(make_predictions(proba, self._y, label))
+            frozen = getattr(session, "predictor", None)
+            predict = frozen() if frozen is not None else session.predict_proba
         except Exception as exc:  # noqa: BLE001
             self.post(LogLine(f"preview predictions failed: {exc}", "warning"))
+            return
+        self._preview.request(predict, self._x, self._y, label)
+
+
+class _PreviewThread:
+    """Makes the preview's predictions off the runner's thread, so the runner goes on with
+    the run's events (the log's "completed" line does not wait for 10,000 predictions).
+
+    One job at a time; a newer request replaces one not started yet (only the newest
+    weights are worth showing). On Linux the thread runs at a lower CPU priority (nice +10):
+    the preview is the least urgent work in the app and must not slow training on a busy
+    machine.
+    """
+
+    NICE = 10
+
+    def __init__(self, post: Callable[[Update], None]) -> None:
+        self.post = post
+        self._cond = threading.Condition()
+        self._job: tuple | None = None
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def request(self, predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                y: np.ndarray | None, label: str) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._job = (predict, x, y, label)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="preview", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def close(self, finish: bool = True, wait: bool = True) -> None:
+        """No more requests; ``finish``: still make the pending one. ``wait``: until done."""
+        with self._cond:
+            self._closed = True
+            if not finish:
+                self._job = None
+            self._cond.notify_all()
+            thread = self._thread
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _loop(self) -> None:
+        _lower_priority(self.NICE)
+        from threadpoolctl import threadpool_limits
+
+        while True:
+            with self._cond:
+                while self._job is None and not self._closed:
+                    self._cond.wait()
+                job, self._job = self._job, None
+                if job is None:
+                    return
+            predict, x, y, label = job
+            try:
+                with threadpool_limits(limits=1):   # one core's worth, beside training
+                    self.post(make_predictions(predict(x), y, label))
+            except Exception as exc:  # noqa: BLE001
+                self.post(LogLine(f"preview predictions failed: {exc}", "warning"))
+
+
+def _lower_priority(nice: int) -> None:
+    """Lower the calling *thread's* CPU priority (Linux: a thread id is a process id to
+    setpriority). Elsewhere this would renice the whole process, so it does nothing."""
+    import os
+    import sys
+
+    if sys.platform != "linux":
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except (OSError, AttributeError):
+        pass
 
 
 def _failure(exc: BaseException) -> Failure:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -25,14 +27,19 @@ def kinds(posted: list) -> list[str]:
     return [type(u).__name__ for u in posted]
 
 
+def done_of(posted: list):
+    return [u for u in posted if isinstance(u, r.Done)][-1]
+
+
 def test_full_run_posts_each_kind_in_order():
     posted = run_fake(FakeSession(epochs=2, steps=10, every=5), throttle_s=0.0)
-    k = kinds(posted)
+    k = [kind for kind in kinds(posted) if kind != "Predictions"]   # the preview thread's own pace
     assert k[0] == "Started"
     assert k[-1] == "Done"
     assert k.count("EpochRow") == 2
-    assert k.count("Predictions") == 2           # one per epoch end
-    assert posted[-1].test_acc == 0.8 and posted[-1].reason == "completed"
+    labels = [u.label for u in posted if isinstance(u, r.Predictions)]
+    assert labels[-1] == "epoch 2" and labels in (["epoch 1", "epoch 2"], ["epoch 2"])  # newest last
+    assert done_of(posted).test_acc == 0.8 and done_of(posted).reason == "completed"
     # every step's loss arrives exactly once, in order
     steps = [s for u in posted if isinstance(u, r.Points) for s, _ in u.points]
     assert steps == list(range(1, 21))
@@ -94,7 +101,7 @@ def test_stop_before_and_during_run():
     runner.stop()                                    # before the session even exists
     runner.run(lambda: (session, np.zeros((2, 2, 2), np.uint8), np.zeros(2, np.uint8)))
     assert session.stopped.is_set()
-    assert posted[-1].reason == "stopped"
+    assert done_of(posted).reason == "stopped"
     assert any(isinstance(u, r.LogLine) and "stopped" in u.text for u in posted)
     assert sum(isinstance(u, r.Predictions) for u in posted) == 1   # final weights shown
 
@@ -134,8 +141,8 @@ def test_errors_opening_or_running_become_failures():
     posted.clear()
     r.TrainingRunner(posted.append).run(
         lambda: (Exploding(epochs=1), np.zeros((1, 2, 2), np.uint8), np.zeros(1, np.uint8)))
-    assert isinstance(posted[-1], r.Failure) and "boom" in posted[-1].message
-    assert "RuntimeError" in posted[-1].details
+    failure = [u for u in posted if isinstance(u, r.Failure)][-1]
+    assert "boom" in failure.message and "RuntimeError" in failure.details
 
 
 def test_make_predictions_rejects_bad_shapes():
@@ -159,3 +166,49 @@ def test_evaluate_checkpoint_on_a_real_model():
     other = make_dataset(n_train=10, n_test=10, side=6)
     with pytest.raises(CheckpointError, match="expects 64 inputs"):
         r.evaluate_checkpoint(session.checkpoint(), other, preview_limit=5)
+
+
+def test_the_run_goes_on_while_the_preview_is_predicted_and_waits_for_it_at_the_end():
+    """Predictions run beside the event loop: "Done" does not wait for them, but the last
+    ones land before run() returns (a next run must never get them late)."""
+    import threading
+
+    release = threading.Event()
+    predicting = threading.Event()
+
+    class SlowPreview(FakeSession):
+        def predict_proba(self, x):
+            predicting.set()
+            release.wait(10)
+            return super().predict_proba(x)
+
+    posted: list = []
+    runner = r.TrainingRunner(posted.append, throttle_s=0.0)
+    x = np.zeros((20, 4, 4), np.uint8)
+    worker = threading.Thread(target=runner.run, args=(lambda: (SlowPreview(epochs=1), x, None),))
+    worker.start()
+    assert predicting.wait(5)
+    deadline = time.monotonic() + 5
+    while not any(isinstance(u, r.Done) for u in posted):
+        assert time.monotonic() < deadline, kinds(posted)
+        time.sleep(0.005)
+    assert worker.is_alive() and not any(isinstance(u, r.Predictions) for u in posted)
+    release.set()
+    worker.join(5)
+    assert not worker.is_alive() and kinds(posted)[-1] == "Predictions"
+
+
+def test_an_abandoned_run_makes_no_more_predictions():
+    import threading
+
+    gate = threading.Event()
+    session = FakeSession(epochs=50, steps=2, every=1, gate=gate)
+    posted: list = []
+    runner = r.TrainingRunner(posted.append, throttle_s=0.0)
+    worker = threading.Thread(target=runner.run,
+                              args=(lambda: (session, np.zeros((5, 2, 2), np.uint8), None),))
+    worker.start()
+    runner.abandon()
+    gate.set()
+    worker.join(5)
+    assert not worker.is_alive() and session.predict_calls == 0
