@@ -270,15 +270,17 @@ def launch_app(opts: Options, name: str, cfg, cols: int, rows: int,
                       child_env(opts, **extra), cwd=REPO).start()
 
 
-def pty_short_run(opts: Options, cfg, cols: int = 120, rows: int = 40) -> dict[str, Any]:
-    """The short run in the real app: seconds from F5 until "completed after" is on screen."""
-    p = launch_app(opts, "pty-short", cfg, cols, rows)
+def pty_short_run(opts: Options, cfg, cols: int = 120, rows: int = 40, name: str = "pty-short"
+                  ) -> dict[str, Any]:
+    """The short run in the real app: seconds from F5 until "completed after" is on screen.
+    ``name``: its own settings and state directory (nothing carries over between runs)."""
+    p = launch_app(opts, name, cfg, cols, rows)
     try:
         if wait_ready(p) is None:
             return {"error": "the app did not show the dataset"}
         time.sleep(1.0)          # a person reads the screen; the app prepares its training process
         t0, mark = p.send("f5")
-        hit = p.wait_for("completed after", since=mark, timeout=600)
+        hit = p.wait_for("completed after", since=mark, timeout=120)
         if hit is None:
             return {"error": "no 'completed' line", "tail": p.text_since(max(0, p.text_len - 400))}
         return {"seconds": hit[0] - t0}
@@ -388,9 +390,9 @@ def run(opts: Options) -> SectionResult:
     gil: dict[str, list[float]] = {}
     if not opts.quick:
         opts.log("app: headless vs the real app in a pty, alternating")
-        for _ in range(2):
+        for i in range(2):
             h = headless_run(cfg, ds)
-            r = pty_short_run(opts, cfg)
+            r = pty_short_run(opts, cfg, name=f"pty-short-{i}")
             pty_rows.append({"headless_s": h, **r})
         opts.log("app: app with the worker's BLAS limit forced to 2 (pilot), vs 1")
         two = []

@@ -1,6 +1,12 @@
 """A run cut short (SSH dropped, terminal closed) saved so the next start can resume it.
 
-One slot in the user data directory (``$TERMNIST_STATE_DIR`` overrides it):
+Slots live in the user data directory (``$TERMNIST_STATE_DIR`` overrides it): the directory
+itself is slot 0, ``slot-1``, ``slot-2``... are for more termnist apps running at the same
+time. A running app holds its slot (``claim_slot``: an flock on ``slot.lock``, released when
+the process ends, however it ends), so two apps never overwrite each other's run; a run left
+in a slot that no app holds is moved into the next app's slot (``adopt_orphan``) and offered.
+
+Each slot holds:
   ``interrupted.npz`` / ``interrupted-b.npz``
                         checkpoint of the last completed epoch (weights, optimizer state,
                         RNG state, config, history) -- engine.checkpoint's atomic format.
@@ -14,6 +20,7 @@ One slot in the user data directory (``$TERMNIST_STATE_DIR`` overrides it):
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import time
@@ -45,6 +52,129 @@ class Recovery:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.saved_at)) if self.saved_at else "?"
         return (f"{meta.get('dataset_title', cfg.dataset)}: {meta.get('epochs_done', 0)}/{cfg.epochs} epochs of"
                 f" {cfg.describe()} (saved {when}, {self.reason or 'interrupted'})")
+
+
+SLOT_LOCK = "slot.lock"
+MAX_SLOTS = 16
+
+
+class SlotClaim:
+    """This process's slot, held until ``release()`` or the end of the process."""
+
+    def __init__(self, directory: Path, base: Path, fd: int | None) -> None:
+        self.directory = directory
+        self.base = base
+        self._fd = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)          # closing the descriptor drops the flock
+
+
+def slot_dirs(base: Path) -> list[Path]:
+    """Slot 0 (the base directory itself), then slot-1 ... slot-(MAX_SLOTS-1)."""
+    return [base, *(base / f"slot-{i}" for i in range(1, MAX_SLOTS))]
+
+
+def _try_lock(d: Path) -> int | None:
+    """An flock on ``d``'s slot.lock (creating it), or None when another process holds it."""
+    import fcntl
+
+    d.mkdir(parents=True, exist_ok=True)
+    fd = os.open(d / SLOT_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def claim_slot(base: Path | None = None) -> SlotClaim:
+    """The first slot under ``base`` that no other running termnist holds, held by this
+    process from now on. Without flock (not POSIX) or a writable directory: slot 0, unheld
+    (saving there reports its own error if the directory is not writable)."""
+    base = base or state_dir()
+    if importlib.util.find_spec("fcntl") is None:        # not POSIX: no locks, slot 0
+        return SlotClaim(base, base, None)
+    try:
+        for d in slot_dirs(base):
+            fd = _try_lock(d)
+            if fd is not None:
+                return SlotClaim(d, base, fd)
+    except OSError:
+        return SlotClaim(base, base, None)
+    return SlotClaim(base / f"slot-pid{os.getpid()}", base, None)    # MAX_SLOTS apps at once
+
+
+def adopt_orphan(claim: SlotClaim) -> Path | None:
+    """If ``claim``'s slot is empty: move the newest run saved in a slot no running app holds
+    into it (its app ended without resuming it). Returns the slot it came from, or None.
+
+    Crash-safe: the checkpoint files are hard-linked in first, then the marker is moved
+    (the step that hands the run over), then the old files go. At every moment one of the
+    two slots holds the whole run.
+    """
+    if not claim.held or has_recovery(claim.directory):
+        return None
+    found: list[tuple[float, Path, int]] = []
+    try:
+        for d in slot_dirs(claim.base):
+            if d == claim.directory or not has_recovery(d):
+                continue
+            fd = _try_lock(d)
+            if fd is None:
+                continue                      # another running app's slot: not ours to take
+            try:
+                saved_at = float(json.loads((d / INFO_NAME).read_text(encoding="utf-8")).get("saved_at", 0))
+            except (OSError, ValueError, AttributeError, TypeError):
+                saved_at = 0.0
+            found.append((saved_at, d, fd))
+        if not found:
+            return None
+        found.sort(key=lambda item: item[0])
+        _, source, _ = found[-1]
+        for name in CHECKPOINT_NAMES:
+            src, dst = source / name, claim.directory / name
+            if src.exists():
+                dst.unlink(missing_ok=True)
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    import shutil
+
+                    shutil.copy2(src, dst)
+        os.replace(source / INFO_NAME, claim.directory / INFO_NAME)
+        for name in CHECKPOINT_NAMES:
+            (source / name).unlink(missing_ok=True)
+        return source
+    except OSError:
+        return None
+    finally:
+        for _, _, fd in found:
+            os.close(fd)
+
+
+def resumable(base: Path | None = None) -> Path | None:
+    """A slot under ``base`` holding a run that no running app holds (what ``termnist
+    --resume`` will find), or None."""
+    base = base or state_dir()
+    for d in slot_dirs(base):
+        if not has_recovery(d):
+            continue
+        try:
+            fd = _try_lock(d)
+        except (OSError, ImportError):
+            return d
+        if fd is not None:
+            os.close(fd)
+            return d
+    return None
 
 
 def state_dir() -> Path:

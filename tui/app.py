@@ -124,6 +124,7 @@ class TermnistApp(DataPanelMixin, App[int]):
         self._log_lines: list[str] = []              # the EpochLog's own list (bounded by it)
         self._resumed_run = False
         self._pending_recovery: Any = None
+        self._slot_claim: Any = None                 # engine.recovery.SlotClaim, held while running
         self._signalled = False
         self._old_handlers: dict[int, Any] = {}
         self._tty_fds: tuple[int, ...] = ()
@@ -143,6 +144,7 @@ class TermnistApp(DataPanelMixin, App[int]):
         self.busy: set[str] = set()                  # "save", "load" while their workers run
         self.last_saved: str | None = None
         self._told_next_run = False
+        self._run_done = False                       # the running run reported its end
         self.run_count = 0
         self.panel = "form"
         self.progress_text = ""
@@ -232,6 +234,7 @@ class TermnistApp(DataPanelMixin, App[int]):
         if self.handle_signals:
             self._install_signal_handlers()
         self.epoch_log.write_event("termnist ready: F5 trains with the settings, F1 shows all keys.")
+        self._claim_slot()
         if self.start_resume:
             self._resume_worker(offer=False)
         elif self.start_load:
@@ -472,6 +475,7 @@ class TermnistApp(DataPanelMixin, App[int]):
         self.progress_text = "starting..."
         self.run_count += 1
         self._told_next_run = False
+        self._run_done = False
         self.save_settings()
         runner = TrainingRunner(post=self._post_update, preview_limit=self.preview_limit,
                                 after_epoch=self._autosave if self.autosave else None)
@@ -492,6 +496,29 @@ class TermnistApp(DataPanelMixin, App[int]):
         self._train(runner, config, resume, [early] if early is not None else [])
 
     # ------------------------------------------------------------------ the recovery slot
+    def _claim_slot(self) -> None:
+        """Hold a recovery slot of our own while the app runs: a second termnist (another SSH
+        session) gets the next one, so neither overwrites the other's interrupted run."""
+        if not self.autosave:
+            return
+        from engine.recovery import claim_slot
+
+        try:
+            claim = claim_slot(self.state_dir)
+        except Exception as exc:  # noqa: BLE001 - saving will report its own error
+            self.log.warning(f"no recovery slot claimed: {exc}")
+            return
+        self._slot_claim = claim
+        self.state_dir = claim.directory
+        if claim.directory != claim.base:
+            self.epoch_log.write_event(f"another termnist is running: this one keeps an interrupted run "
+                                       f"in {claim.directory}")
+
+    def _release_slot(self) -> None:
+        claim, self._slot_claim = self._slot_claim, None
+        if claim is not None:
+            claim.release()
+
     def _autosave(self, session: Any, row: Any) -> None:
         """Worker thread, after each epoch: the slot gets the exact end-of-epoch state (cheap;
         it survives even SIGKILL)."""
@@ -708,6 +735,7 @@ class TermnistApp(DataPanelMixin, App[int]):
 
     @guarded
     def on_run_finished(self, message: msg.RunFinished) -> None:
+        self._run_done = True
         u = message.update
         self.last_test_acc = u.test_acc
         text = (f"run {self.run_count} {u.reason} after {u.epochs_done} epoch(s) in "
@@ -854,11 +882,16 @@ class TermnistApp(DataPanelMixin, App[int]):
     def _resume_worker(self, offer: bool, recovery: Any = None) -> None:
         """Read the recovery slot; ``offer``: ask whether to resume it (if there is one),
         else resume it now (``termnist --resume``, or the offer accepted: ``recovery``)."""
-        from engine.recovery import load_recovery, state_dir
+        from engine.recovery import adopt_orphan, load_recovery, state_dir
 
         rec = recovery
         if rec is None:
             try:
+                if self._slot_claim is not None:
+                    adopted = adopt_orphan(self._slot_claim)     # a run no running app holds
+                    if adopted is not None and adopted != self._slot_claim.directory:
+                        self.call_from_thread(self.epoch_log.write_event,
+                                              f"picked up the interrupted run kept in {adopted}")
                 rec = load_recovery(self.state_dir)
             except Exception as exc:  # noqa: BLE001 - a damaged slot is reported, not fatal
                 self.post_message(msg.WorkFailed("resume", f"cannot resume the interrupted run: {exc}"))
@@ -1042,6 +1075,7 @@ class TermnistApp(DataPanelMixin, App[int]):
         self._close_run("closed while training")
         self.cancel_download()
         self._close_trainer_process()    # after the run was kept: its weights are here already
+        self._release_slot()
         self._restore_signal_handlers()
 
     def _close_run(self, reason: str) -> None:
@@ -1050,15 +1084,27 @@ class TermnistApp(DataPanelMixin, App[int]):
         runner = self.runner
         if runner is None:
             return
-        if self.training and self._exit_reason is None:
+        self._keep_run(reason)
+        runner.abandon()
+
+    def _run_in_progress(self) -> bool:
+        """Training, and the run has not ended yet (its worker may still be finishing up:
+        a run that completed must not be kept as interrupted)."""
+        return self.training and not self._run_done
+
+    def _keep_run(self, reason: str) -> None:
+        """The app is closing mid-run (any thread): the recovery slot keeps the run's last
+        completed epoch and its log, once."""
+        if not self._run_in_progress():
+            return
+        if self._exit_reason is None:
             self._exit_reason = reason            # from now on the slot is kept, not cleared
-        if self.training and not self._slot_saved_on_exit:
+        if not self._slot_saved_on_exit:
             self._slot_saved_on_exit = True
             try:
                 self.save_interrupted_run(reason)
             except Exception as exc:  # noqa: BLE001 - closing must go on
                 self.log.warning(f"cannot keep the interrupted run: {exc}")
-        runner.abandon()
 
     # ------------------------------------------------------------------ signals
     def _install_signal_handlers(self) -> None:
@@ -1106,14 +1152,7 @@ class TermnistApp(DataPanelMixin, App[int]):
             timer = threading.Timer(EXIT_GRACE_S, os._exit, (code,))
             timer.daemon = True
             timer.start()
-        if self.training and self._exit_reason is None:
-            self._exit_reason = reason
-        if self.training and not self._slot_saved_on_exit:
-            self._slot_saved_on_exit = True
-            try:
-                self.save_interrupted_run(reason)
-            except Exception:  # noqa: BLE001 - nothing to report to: go on exiting
-                pass
+        self._keep_run(reason)
         runner = self.runner
         if runner is not None:
             runner.abandon()

@@ -80,9 +80,9 @@ def run_app(args: argparse.Namespace) -> int:
 
         os.environ["TERMNIST_LOW_BANDWIDTH"] = "1"
     if args.resume:
-        from engine.recovery import has_recovery, state_dir
+        from engine.recovery import resumable, state_dir
 
-        if not has_recovery():
+        if resumable() is None:
             print(f"termnist: nothing to resume: no interrupted run is saved in {state_dir()}"
                   " (a run is kept there when the connection drops or you quit while training)",
                   file=sys.stderr)

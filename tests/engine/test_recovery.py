@@ -57,3 +57,78 @@ def test_damaged_marker_is_a_clear_error(tmp_path):
     (tmp_path / "interrupted.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="damaged recovery file"):
         load_recovery(tmp_path)
+
+
+# ------------------------------------------------------------- one slot per running app
+def _saved(directory, epochs_done=1, log=("a run",)):
+    data = make_dataset(n_train=200, n_test=50)
+    s = TrainingSession(CFG.replace(epochs=epochs_done), data)
+    list(s.run())
+    save_recovery(s.checkpoint(), log=list(log), directory=directory)
+
+
+def test_two_running_apps_hold_different_slots(tmp_path):
+    from engine.recovery import claim_slot
+
+    first, second = claim_slot(tmp_path), claim_slot(tmp_path)     # flock: per open file
+    try:
+        assert first.directory == tmp_path and second.directory == tmp_path / "slot-1"
+        assert first.held and second.held
+        first.release()
+        third = claim_slot(tmp_path)                 # a slot is free again once released
+        assert third.directory == tmp_path
+        third.release()
+    finally:
+        first.release()
+        second.release()
+
+
+def test_a_run_no_app_holds_is_adopted_and_a_held_one_is_not(tmp_path):
+    from engine.recovery import adopt_orphan, claim_slot, resumable
+
+    me, other = claim_slot(tmp_path), claim_slot(tmp_path)
+    try:
+        _saved(other.directory, log=("the other app's run",))
+        assert adopt_orphan(me) is None                          # its app still runs
+        assert load_recovery(me.directory) is None
+        other.release()                                          # ... and now it is gone
+        assert resumable(tmp_path) == tmp_path / "slot-1"
+        assert adopt_orphan(me) == tmp_path / "slot-1"
+        assert load_recovery(me.directory).log == ["the other app's run"]
+        assert load_recovery(tmp_path / "slot-1") is None        # moved, not copied
+        assert not list((tmp_path / "slot-1").glob("interrupted*"))
+    finally:
+        me.release()
+        other.release()
+
+
+def test_the_newest_orphan_is_adopted_and_an_own_run_comes_first(tmp_path):
+    import json
+
+    from engine.recovery import adopt_orphan, claim_slot
+
+    for i, when in ((1, 100.0), (2, 300.0), (3, 200.0)):
+        d = tmp_path / f"slot-{i}"
+        _saved(d, log=(f"run {i}",))
+        info = json.loads((d / "interrupted.json").read_text())
+        (d / "interrupted.json").write_text(json.dumps({**info, "saved_at": when}))
+    me = claim_slot(tmp_path)
+    try:
+        assert adopt_orphan(me) == tmp_path / "slot-2"
+        assert load_recovery(me.directory).log == ["run 2"]
+        assert adopt_orphan(me) is None                          # our slot is not empty now
+    finally:
+        me.release()
+
+
+def test_resumable_skips_runs_held_by_a_running_app(tmp_path):
+    from engine.recovery import claim_slot, resumable
+
+    assert resumable(tmp_path) is None
+    other = claim_slot(tmp_path)
+    try:
+        _saved(other.directory)
+        assert resumable(tmp_path) is None
+    finally:
+        other.release()
+    assert resumable(tmp_path) == tmp_path

@@ -15,7 +15,7 @@ from textual.widgets import Input, Static
 
 from engine import events as ev
 from engine.idx import write_idx
-from engine.recovery import load_recovery, save_recovery
+from engine.recovery import clear_recovery, load_recovery, save_recovery
 from engine.training import TrainConfig, TrainingSession
 from tests.factories import make_dataset
 from tests.tui.conftest import press, settle, wait_for
@@ -215,6 +215,79 @@ async def test_hangup_keeps_the_last_epoch_and_the_log_then_exits(make_app, synt
     rows = [line.split()[0] for line in rec.log if line.lstrip()[:1].isdigit()]
     assert rows[:done] == [f"{e}/100000" for e in range(1, done + 1)]    # every epoch's row
     assert any(line.startswith("* run 1:") for line in rec.log)
+
+
+async def test_a_second_app_keeps_its_cut_run_in_its_own_slot(make_app, synthetic, state):
+    """Two termnist apps at once (two SSH sessions): each keeps its interrupted run in its own
+    slot; neither overwrites the other's."""
+    from engine.recovery import claim_slot
+
+    _saved = cut_run(synthetic, TrainConfig(dataset="synthetic", hidden=(8,), epochs=4, batch_size=32,
+                                            val_size=100), epochs_done=1)
+    save_recovery(_saved.checkpoint(last_completed_epoch=True), log=["the first app's run"],
+                  reason="connection lost (SIGHUP)", directory=state)
+    first_app = claim_slot(state)                 # the first app is still running
+    try:
+        app = make_app(synthetic)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            assert app.state_dir == state / "slot-1"
+            assert any("another termnist is running" in line for line in app.epoch_log.lines)
+            assert not isinstance(app.screen, ConfirmScreen)       # the other's run is not offered
+            app.form.set_values(LONG)
+            await press(pilot, "f5")
+            await wait_for(pilot, lambda: (state / "slot-1" / "interrupted.json").exists(), what="autosave")
+            threading.Thread(target=app._shutdown_for_signal, args=(signal.SIGHUP, False)).start()
+            await wait_for(pilot, lambda: app.return_code is not None, what="the exit")
+        assert load_recovery(state).log == ["the first app's run"]                   # untouched
+        assert load_recovery(state / "slot-1").reason == "connection lost (SIGHUP)"  # its own
+    finally:
+        first_app.release()
+    # both apps gone: the next start offers its own slot's run (the first app's) ...
+    app = make_app(synthetic)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the offer")
+        assert app.state_dir == state and "1/4 epochs" in screen_text(app)
+        await press(pilot, "n")
+        await pilot.pause(0.05)
+    clear_recovery(state)                          # (resumed and finished, say)
+    # ... and once that one is gone, the run the second app kept
+    app = make_app(synthetic)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the second offer")
+        assert "/100000 epochs" in screen_text(app)                  # the second app's LONG run
+        assert any("picked up the interrupted run kept in" in line for line in app.epoch_log.lines)
+        await press(pilot, "n")
+        await pilot.pause(0.05)
+    assert load_recovery(state).reason == "connection lost (SIGHUP)"
+    assert load_recovery(state / "slot-1") is None                   # moved, not copied
+
+
+async def test_a_hangup_after_the_run_completed_keeps_nothing(make_app, synthetic, state, monkeypatch):
+    """The log says "completed" while the worker still finishes the last preview: a hangup
+    then must not keep the completed run as an interrupted one (the next start would offer it)."""
+    import time
+
+    from engine import trainer_process
+
+    real = trainer_process.ProcessSession.predictor
+
+    def slow_predictor(self):
+        predict = real(self)
+        return lambda x: (time.sleep(1.0), predict(x))[1]
+
+    monkeypatch.setattr(trainer_process.ProcessSession, "predictor", slow_predictor)
+    app = make_app(synthetic)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.form.set_values(SMALL)
+        await press(pilot, "f5")
+        await wait_for(pilot, lambda: any("run 1 completed" in line for line in app.epoch_log.lines),
+                       what="the completed line")
+        assert app.training                          # the worker is still making the preview
+        threading.Thread(target=app._shutdown_for_signal, args=(signal.SIGTERM, False)).start()
+        await wait_for(pilot, lambda: app.return_code is not None, what="the exit")
+    assert load_recovery(state) is None
 
 
 async def test_start_offers_the_cut_run_and_yes_continues_it_exactly(make_app, synthetic, state):
