@@ -149,7 +149,9 @@ def app_memory(opts: Options, epochs: int) -> dict[str, Any]:
         out: dict[str, Any] = {"completed": done is not None}
     finally:
         p.stop()
-    out["rss"] = p.peak_rss
+    out["app_rss"] = p.peak_rss
+    out["trainer_rss"] = p.children_peak_rss         # the app's training process
+    out["rss"] = (p.peak_rss + (p.children_peak_rss or 0)) if p.peak_rss else None
     return out
 
 
@@ -182,8 +184,11 @@ def run(opts: Options) -> SectionResult:
           "process loading MNIST only", fmt_bytes(mem["load_only_rss"]),
           fmt_ratio(mem["train_rss"] / mem["load_only_rss"]))
     app_rss = mem["app"].get("rss")
-    t.add(f"peak RSS app training (default, {1 if opts.quick else 2} ep, 120x40)", fmt_bytes(app_rss),
-          "termnist train", fmt_bytes(mem["train_rss"]),
+    parts = ""
+    if mem["app"].get("trainer_rss"):
+        parts = f" ({fmt_bytes(mem['app']['app_rss'])} + {fmt_bytes(mem['app']['trainer_rss'])})"
+    t.add(f"peak RSS app + training process (default, {1 if opts.quick else 2} ep, 120x40)",
+          fmt_bytes(app_rss) + parts, "termnist train", fmt_bytes(mem["train_rss"]),
           fmt_ratio(app_rss / mem["train_rss"]) if app_rss else "-")
     t.notes.append(f"medians: load {reps} runs, --help 5 runs after 1 warm-up, first screen "
                    f"{len(screen['first_frame_runs'])} launches; first frame = the panel bar and the "
@@ -195,6 +200,7 @@ def run(opts: Options) -> SectionResult:
     res.target("headless training peak RSS < 400 MB", fmt_bytes(mem["train_rss"]), "< 400 MiB", ok)
     if app_rss:
         ok = app_rss < RSS_TARGET
-        res.target("app peak RSS < 400 MB (full MNIST, training)", fmt_bytes(app_rss), "< 400 MiB",
+        res.target("app + training process peak RSS < 400 MB (full MNIST, training)", fmt_bytes(app_rss),
+                   "< 400 MiB",
                    ok if opts.full_data else None, "" if opts.full_data else "sample only")
     return res
