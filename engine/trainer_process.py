@@ -97,6 +97,8 @@ def _rebuild_error(info: tuple[str, str, str | None, str]) -> BaseException:
         return errors.ConfigError(fld or "config", message)
     if name == "MemoryError":
         return MemoryError(message)
+    if name == "TrainerProcessError":
+        return TrainerProcessError(message)
     cls = getattr(errors, name, None)
     if isinstance(cls, type) and issubclass(cls, errors.TermnistError) and cls is not errors.ConfigError:
         try:

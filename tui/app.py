@@ -601,9 +601,17 @@ class TermnistApp(DataPanelMixin, App[int]):
             self.post_message(msg.DatasetReady(ds))     # the preview shows what is trained on
             # popped, not kept: a pool thread keeps its last worker's arguments alive
             early = early_box.pop() if early_box else None
+            if early is not None and early.dataset is not ds:     # the data changed meanwhile
+                early.stop()
+                try:
+                    for _ in early.run():     # to its end, so the child is free for this run
+                        pass
+                except TrainerProcessError:
+                    pass
+                early = None
             if self.trainer_mode == "process":
                 try:
-                    if early is not None and early.dataset is ds:
+                    if early is not None:
                         early.wait_opened()                 # started by start_training already
                         return early, ds.x_test, ds.y_test
                     session = self._get_trainer_process().open_session(

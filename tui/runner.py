@@ -244,6 +244,7 @@ class TrainingRunner:
                     self._stop.set()
                     session.stop()   # idempotent; the session ends at its next batch
         except Exception as exc:  # noqa: BLE001
+            session.stop()           # whatever broke here, the session must not run on unwatched
             self._flush()
             self.post(_failure(exc))
         finally:

@@ -457,6 +457,24 @@ async def test_runs_train_in_a_child_process_that_ends_with_the_app(make_app, sy
     assert _gone(pid)
 
 
+async def test_a_run_started_early_on_data_since_replaced_is_ended_first(make_app, synthetic, monkeypatch):
+    """F5 starts the idle child at once on the data it holds; if the worker then finds other
+    data (replaced meanwhile), that early run is ended and the real one trains, in the child."""
+    app = make_app(synthetic)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.trainer_process is not None and app.trainer_process.holds(synthetic),
+                       what="the prepared training process")
+        other = make_dataset(n_train=600, n_test=200, side=8, seed=5)
+        monkeypatch.setattr(app, "get_dataset", lambda name: other)
+        app.form.set_values(SMALL)
+        await press(pilot, "f5")
+        await wait_for(pilot, lambda: app.run_count == 1 and not app.training, what="the run")
+        assert any("run 1 completed" in line for line in app.epoch_log.lines)
+        assert not any("own process" in line for line in app.epoch_log.lines)
+        assert type(app.model).__name__ == "ProcessSession" and app.model.dataset is other
+
+
 async def test_a_child_that_cannot_start_falls_back_to_a_thread(make_app, synthetic, monkeypatch):
     from engine import trainer_process
 

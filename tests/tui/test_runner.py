@@ -139,10 +139,12 @@ def test_errors_opening_or_running_become_failures():
             raise RuntimeError("boom")
 
     posted.clear()
+    exploding = Exploding(epochs=1)
     r.TrainingRunner(posted.append).run(
-        lambda: (Exploding(epochs=1), np.zeros((1, 2, 2), np.uint8), np.zeros(1, np.uint8)))
+        lambda: (exploding, np.zeros((1, 2, 2), np.uint8), np.zeros(1, np.uint8)))
     failure = [u for u in posted if isinstance(u, r.Failure)][-1]
     assert "boom" in failure.message and "RuntimeError" in failure.details
+    assert exploding.stopped.is_set()          # nothing runs on unwatched (e.g. in a child)
 
 
 def test_make_predictions_rejects_bad_shapes():
