@@ -3,7 +3,7 @@
 Why: in one process, a UI thread and a training thread share one GIL. The training
 thread releases it inside every BLAS call and then waits to take it back whenever the UI
 thread is running Python (rendering, message handling). Measured on 2 vCPUs: the app's
-run took 1.48x the headless run, and a Python thread busy 25% of the time alone slowed
+run took 1.48x the headless run (1.07x with this module), and a Python thread busy 25% of the time alone slowed
 headless training 1.3-1.4x, while the same load in another process cost almost nothing
 (benchmarks/app.py). So the app trains in a child with its own interpreter.
 
@@ -29,8 +29,9 @@ and this child hold. Messages are pickled tuples between two processes of the sa
 program -- nothing a user loads from disk or the network goes through pickle. Image
 arrays travel as raw bytes (``send_bytes``/``recv_bytes_into``: no pickled copy).
 
-  parent -> child   ("dataset", req, meta) + 4 raw arrays | ("open", req, run, config,
-                    progress_every, resume) | ("pause"|"resume"|"stop", run) |
+  parent -> child   ("ping", req) | ("dataset", req, meta) + 4 raw arrays |
+                    ("open", req, run, config, progress_every, resume) |
+                    ("pause"|"resume"|"stop"|"ack", run) |
                     ("checkpoint", req, run, last_completed) | ("exit",)
   child -> parent   ("reply", req, value) | ("error", req, info) | ("event", run, event) |
                     ("good", run, checkpoint) | ("final", run, now, good) |
