@@ -48,6 +48,7 @@ class PtyProgram:
         self._carry = ""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._lock = threading.Lock()
+        self._new_data = threading.Condition(self._lock)   # notified at each read
         self._thread: threading.Thread | None = None
         self.exited = threading.Event()
         self.rusage: Any = None
@@ -124,6 +125,7 @@ class PtyProgram:
                 self._text_len += len(plain)
             self._marks_t.append(now)
             self._marks_len.append(self._text_len)
+            self._new_data.notify_all()
 
     def stop(self, timeout: float = 5.0) -> Any:
         """Read the child's peak RSS (``peak_rss``), then SIGTERM (then SIGKILL) and reap it.
@@ -223,8 +225,14 @@ class PtyProgram:
         k = bisect.bisect_left(marks_len, end)
         return (marks_t[min(k, len(marks_t) - 1)], end)
 
-    def wait_for(self, needle: str, since: int = 0, timeout: float = 30.0, poll: float = 0.005
+    def wait_for(self, needle: str, since: int = 0, timeout: float = 30.0, poll: float = 0.1
                  ) -> tuple[float, int] | None:
+        """(arrival time, end offset) of ``needle`` once it has arrived, or None on timeout.
+
+        Sleeps until the reader has new output (at most ``poll`` s): the benchmark itself
+        must not take CPU from the app it measures. The time returned is the reader's
+        arrival time, so waking late does not change it.
+        """
         deadline = time.perf_counter() + timeout
         while True:
             hit = self.find(needle, since)
@@ -232,7 +240,8 @@ class PtyProgram:
                 return hit
             if time.perf_counter() > deadline or (self.exited.is_set() and self.find(needle, since) is None):
                 return None
-            time.sleep(poll)
+            with self._new_data:
+                self._new_data.wait(poll)
 
     def bytes_between(self, t0: float, t1: float) -> int:
         with self._lock:
