@@ -1,8 +1,9 @@
 """Worker-side glue between a TrainingSession and the UI. No Textual here.
 
 `TrainingRunner.run()` executes in the training worker thread: it iterates the
-session's events, buffers loss points, throttles progress, computes test-set
-predictions at each epoch end, and hands plain frozen values ("updates", defined
+session's events (a TrainingSession, or a ProcessSession whose session runs in the
+training process), buffers loss points, throttles progress, has a preview thread predict
+the test images at each epoch end, and hands plain frozen values ("updates", defined
 below) to ``post`` -- a callable. The app passes a function that wraps each update in
 a Textual message and calls ``post_message`` (non-blocking); tests pass ``list.append``.
 
@@ -347,7 +348,6 @@ class _PreviewThread:
         self.post = post
         self._cond = threading.Condition()
         self._job: tuple | None = None
-        self._busy = False
         self._closed = False
         self._thread: threading.Thread | None = None
 
