@@ -19,28 +19,37 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable
 
 
-def _patch_blas(n: int) -> None:
+def patch_blas(n: int) -> Callable[[], None]:
+    """Force N BLAS threads: every ``threadpoolctl.threadpool_limits(...)`` made through the
+    module attribute, and the app's training process. Returns the function that undoes it."""
     import threadpoolctl
 
-    original = threadpoolctl.threadpool_limits
+    from tui.app import TermnistApp
+
+    original, original_trainer = threadpoolctl.threadpool_limits, TermnistApp.TRAINER_BLAS_THREADS
 
     class threadpool_limits(original):  # noqa: N801 - same name as the patched class
         def __init__(self, limits=None, user_api=None):
             super().__init__(limits=n, user_api=user_api)
 
     threadpoolctl.threadpool_limits = threadpool_limits
-    from tui.app import TermnistApp
-
     TermnistApp.TRAINER_BLAS_THREADS = n          # the training process's limit
+
+    def undo() -> None:
+        threadpoolctl.threadpool_limits = original
+        TermnistApp.TRAINER_BLAS_THREADS = original_trainer
+
+    return undo
 
 
 def apply_overrides(env: dict[str, str] | os._Environ = os.environ) -> list[str]:
     applied = []
     n = int(env.get("TERMNIST_BENCH_BLAS_THREADS", "0") or 0)
     if n > 0:
-        _patch_blas(n)
+        patch_blas(n)
         applied.append(f"BLAS threads {n}")
     chart = env.get("TERMNIST_BENCH_CHART_S")
     if chart:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 import threading
 import time
@@ -27,7 +26,7 @@ from typing import Any
 
 from benchmarks.common import (
     PYTHON, REPO, CpuMeter, Options, SectionResult, Table, blas_threads, child_env, data_label,
-    fmt_bytes, fmt_ms, fmt_ratio, fmt_s, load_data, median, percentile, proc_cpu_s,
+    fmt_bytes, fmt_ms, fmt_ratio, fmt_s, load_data, median, percentile, proc_cpu_s, thread_cpu_s,
 )
 from benchmarks.terminal import PtyProgram, bytes_by_row
 
@@ -71,16 +70,6 @@ async def _press(app, key: str) -> None:
     app._driver.send_message(event)  # noqa: SLF001 - what Pilot does, minus the idle wait
 
 
-def _thread_cpu(native_id: int) -> float | None:
-    """CPU seconds (user + system) of one thread of this process (Linux /proc), else None."""
-    try:
-        with open(f"/proc/self/task/{native_id}/stat") as fh:
-            f = fh.read().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 async def _pilot_run(cfg, ds, size: tuple[int, int], workdir: Path, preview_limit: int,
                      max_seconds: float, trainer: str) -> dict[str, Any]:
     from tui.app import TermnistApp
@@ -107,7 +96,7 @@ async def _pilot_run(cfg, ds, size: tuple[int, int], workdir: Path, preview_limi
         await pilot.pause()
         redraws0 = app.chart.redraws
         ui_thread = threading.get_native_id()
-        ui0 = _thread_cpu(ui_thread)
+        ui0 = thread_cpu_s(ui_thread)
         child0 = proc_cpu_s(child) if child else None
         with CpuMeter() as meter:           # this process and its children (the trainer)
             t0 = time.perf_counter()
@@ -123,7 +112,7 @@ async def _pilot_run(cfg, ds, size: tuple[int, int], workdir: Path, preview_limi
                     break
                 await asyncio.sleep(0.005)
             seconds = max_seconds if timed_out else time.perf_counter() - t0
-        ui1 = _thread_cpu(ui_thread)
+        ui1 = thread_cpu_s(ui_thread)
         child1 = proc_cpu_s(child) if child else None
         redraws = app.chart.redraws - redraws0
         while app.training:                 # the worker's teardown, then the app is idle again
@@ -199,24 +188,13 @@ def gil_diagnostic(cfg, ds, rounds: int) -> dict[str, list[float]]:
 
 @contextlib.contextmanager
 def _patched_threadpool_limits(n: int):
-    import threadpoolctl
+    from benchmarks._app_launcher import patch_blas
 
-    from tui.app import TermnistApp
-
-    original = threadpoolctl.threadpool_limits
-    original_trainer = TermnistApp.TRAINER_BLAS_THREADS
-    TermnistApp.TRAINER_BLAS_THREADS = n             # the training process's limit
-
-    class forced(original):  # noqa: N801
-        def __init__(self, limits=None, user_api=None):
-            super().__init__(limits=n, user_api=user_api)
-
-    threadpoolctl.threadpool_limits = forced
+    undo = patch_blas(n)
     try:
         yield
     finally:
-        threadpoolctl.threadpool_limits = original
-        TermnistApp.TRAINER_BLAS_THREADS = original_trainer
+        undo()
 
 
 # ------------------------------------------------------------------------------ real terminal

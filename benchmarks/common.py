@@ -346,14 +346,26 @@ def child_pids(pid: int) -> list[int]:
     return out
 
 
-def proc_cpu_s(pid: int) -> float | None:
-    """CPU seconds (user + system) used so far by process ``pid`` (Linux /proc), else None."""
+def _stat_ticks(path: str) -> int | None:
+    """utime + stime (clock ticks) from a /proc .../stat file, else None."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
+        with open(path) as fh:
             f = fh.read().rsplit(")", 1)[1].split()
-        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        return int(f[11]) + int(f[12])           # utime, stime (fields 14, 15)
     except (OSError, IndexError, ValueError):
         return None
+
+
+def proc_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by process ``pid`` (Linux /proc), else None."""
+    ticks = _stat_ticks(f"/proc/{pid}/stat")
+    return None if ticks is None else ticks / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_s(native_id: int) -> float | None:
+    """CPU seconds (user + system) of one thread of this process (Linux /proc), else None."""
+    ticks = _stat_ticks(f"/proc/self/task/{native_id}/stat")
+    return None if ticks is None else ticks / os.sysconf("SC_CLK_TCK")
 
 
 def read_hwm(pid: int) -> int | None:
@@ -435,12 +447,7 @@ class CpuMeter:
         for pid in self.pids:            # and their children (the app's training process)
             pids.update(child_pids(pid))
         for pid in pids:
-            try:
-                with open(f"/proc/{pid}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])   # utime, stime (fields 14, 15)
-            except (OSError, IndexError, ValueError):
-                continue
+            total += _stat_ticks(f"/proc/{pid}/stat") or 0
         return total
 
     def __enter__(self) -> CpuMeter:

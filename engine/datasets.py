@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import DatasetError, DatasetNotFoundError
-from engine.idx import read_idx
+from engine.idx import is_gzip, read_idx
 
 __all__ = [
     "Dataset", "DatasetSpec", "FileCheck", "SearchResult", "VerifyResult", "DATASETS",
@@ -453,9 +453,8 @@ def _load_digits(spec: DatasetSpec) -> Dataset:
     x, y = x[order], y[order]
     n_test = len(x) // 5
     cut = len(x) - n_test
-    return Dataset(name="digits", title=spec.title, x_train=x[:cut], y_train=y[:cut],
-                   x_test=x[cut:], y_test=y[cut:], class_names=spec.class_names,
-                   source="scikit-learn load_digits()", is_sample=False, max_value=16)
+    return _build(spec, {"x_train": x[:cut], "y_train": y[:cut], "x_test": x[cut:], "y_test": y[cut:]},
+                  "scikit-learn load_digits()", False)
 
 
 # --- splitting and scaling ------------------------------------------------------------------
@@ -521,9 +520,7 @@ def content_sha256(path: str | os.PathLike) -> str:
     """SHA-256 of a file's content, decompressed first if it is gzip (by magic bytes)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-        f.seek(0)
-        stream = gzip.GzipFile(fileobj=f, mode="rb") if gz else f
+        stream = gzip.GzipFile(fileobj=f, mode="rb") if is_gzip(f) else f
         while chunk := stream.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
@@ -556,7 +553,7 @@ def verify_file(path: str | os.PathLike, check: FileCheck) -> VerifyResult:
                                                     f"expected {check.sha256[:16]}...")
         if check.md5_gz:
             with open(p, "rb") as f:
-                is_gz = f.read(2) == b"\x1f\x8b"
+                is_gz = is_gzip(f)
             if not is_gz:
                 return VerifyResult(p.name, "unverified", "only the MD5 of the published .gz "
                                                           "is known, and this file is not gzip")

@@ -130,7 +130,8 @@ def _parse_header(f: BinaryIO, name: str, gzipped: bool) -> IDXHeader:
     return IDXHeader(code, IDX_TYPES[code], shape, 4 + 4 * ndim, gzipped)
 
 
-def _is_gzip(f: BinaryIO) -> bool:
+def is_gzip(f: BinaryIO) -> bool:
+    """Does the open binary file start with the gzip magic? (Rewinds it.)"""
     head = f.read(2)
     f.seek(0)
     return head == _GZIP_MAGIC
@@ -163,7 +164,7 @@ def read_idx_header(path: str | os.PathLike) -> IDXHeader:
     with _open(path) as f:
         try:
             size = os.fstat(f.fileno()).st_size
-            if _is_gzip(f):
+            if is_gzip(f):
                 with gzip.GzipFile(fileobj=f, mode="rb") as g:
                     h = _parse_header(g, name, True)
                 _check_bound(h, name, size)
@@ -198,7 +199,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     name = path.name
     with _open(path) as f:
         try:
-            if _is_gzip(f):
+            if is_gzip(f):
                 compressed = os.fstat(f.fileno()).st_size
                 with gzip.GzipFile(fileobj=f, mode="rb") as g:
                     h = _parse_header(g, name, True)

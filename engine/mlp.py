@@ -137,7 +137,6 @@ class MLP:
         self.activation: str = activation
         self.loss: str = loss
         self.init: str = init
-        self.init_std = init_std
         initial = init_params(
             self.sizes, init=init, activation=activation, rng=rng, init_std=init_std,
             dtype=self.dtype,

@@ -112,6 +112,36 @@ def claim_slot(base: Path | None = None) -> SlotClaim:
     return SlotClaim(base / f"slot-pid{os.getpid()}", base, None)    # MAX_SLOTS apps at once
 
 
+def _unheld_runs(base: Path, skip: Path | None = None) -> list[tuple[float, Path, int | None]]:
+    """(saved_at, slot, fd) of every run saved under ``base`` that no running app holds,
+    oldest first, each slot now locked by us (fd None where there are no locks). The caller
+    closes the fds."""
+    runs: list[tuple[float, Path, int | None]] = []
+    for d in slot_dirs(base):
+        if d == skip or not has_recovery(d):
+            continue
+        try:
+            fd = _try_lock(d)
+        except (OSError, ImportError):
+            fd = None                         # no locks here: nobody can be holding it
+        else:
+            if fd is None:
+                continue                      # another running app's slot: not ours to take
+        try:
+            saved_at = float(json.loads((d / INFO_NAME).read_text(encoding="utf-8")).get("saved_at", 0))
+        except (OSError, ValueError, AttributeError, TypeError):
+            saved_at = 0.0
+        runs.append((saved_at, d, fd))
+    runs.sort(key=lambda run: run[0])
+    return runs
+
+
+def _close(runs: list[tuple[float, Path, int | None]]) -> None:
+    for _, _, fd in runs:
+        if fd is not None:
+            os.close(fd)
+
+
 def adopt_orphan(claim: SlotClaim) -> Path | None:
     """If ``claim``'s slot is empty: move the newest run saved in a slot no running app holds
     into it (its app ended without resuming it). Returns the slot it came from, or None.
@@ -122,23 +152,11 @@ def adopt_orphan(claim: SlotClaim) -> Path | None:
     """
     if not claim.held or has_recovery(claim.directory):
         return None
-    found: list[tuple[float, Path, int]] = []
+    runs = _unheld_runs(claim.base, skip=claim.directory)
     try:
-        for d in slot_dirs(claim.base):
-            if d == claim.directory or not has_recovery(d):
-                continue
-            fd = _try_lock(d)
-            if fd is None:
-                continue                      # another running app's slot: not ours to take
-            try:
-                saved_at = float(json.loads((d / INFO_NAME).read_text(encoding="utf-8")).get("saved_at", 0))
-            except (OSError, ValueError, AttributeError, TypeError):
-                saved_at = 0.0
-            found.append((saved_at, d, fd))
-        if not found:
+        if not runs:
             return None
-        found.sort(key=lambda item: item[0])
-        _, source, _ = found[-1]
+        source = runs[-1][1]
         for name in CHECKPOINT_NAMES:
             src, dst = source / name, claim.directory / name
             if src.exists():
@@ -156,25 +174,15 @@ def adopt_orphan(claim: SlotClaim) -> Path | None:
     except OSError:
         return None
     finally:
-        for _, _, fd in found:
-            os.close(fd)
+        _close(runs)
 
 
 def resumable(base: Path | None = None) -> Path | None:
-    """A slot under ``base`` holding a run that no running app holds (what ``termnist
-    --resume`` will find), or None."""
-    base = base or state_dir()
-    for d in slot_dirs(base):
-        if not has_recovery(d):
-            continue
-        try:
-            fd = _try_lock(d)
-        except (OSError, ImportError):
-            return d
-        if fd is not None:
-            os.close(fd)
-            return d
-    return None
+    """The newest slot under ``base`` holding a run that no running app holds (what
+    ``termnist --resume`` will find), or None."""
+    runs = _unheld_runs(base or state_dir())
+    _close(runs)
+    return runs[-1][1] if runs else None
 
 
 def state_dir() -> Path:

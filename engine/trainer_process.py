@@ -137,7 +137,6 @@ class TrainerProcess:
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._session: ProcessSession | None = None
-        self._closing = False
         self._closed = False                    # close() was called: never start again
         self._dead: str | None = None           # why the child is gone, once it is
 
@@ -187,7 +186,6 @@ class TrainerProcess:
 
             self._conn = Connection(ours.detach())
             self._dead = None
-            self._closing = False
             self._dataset = None
             self._reader = threading.Thread(target=self._read_loop, args=(self._conn, self._proc),
                                             name="trainer-reader", daemon=True)
@@ -201,8 +199,6 @@ class TrainerProcess:
         """End the child: ask, wait up to ``timeout`` s, then kill it. Idempotent; no child
         starts after it."""
         self._closed = True
-        with self._send_lock:
-            self._closing = True
         proc = self._proc
         if proc is None:
             return
@@ -380,7 +376,7 @@ class TrainerProcess:
         session = self._session
         if session is not None and not session.ended_in_child:
             session.ended_in_child = True
-            if not (self._closing or session.stop_requested):
+            if not (self._closed or session.stop_requested):
                 session._feed("error", err)
             session._feed("end", None)
 
@@ -638,8 +634,9 @@ class _Child:
                 if isinstance(event, (ev.RunStarted, ev.EpochEnded)):
                     self.send(("good", run_id, session.checkpoint(last_completed_epoch=True)))
                 elif isinstance(event, ev.Finished):
-                    self.send(("final", run_id, session.checkpoint(),
-                               session.checkpoint(last_completed_epoch=True)))
+                    now = session.checkpoint()
+                    good = now if event.reason == "completed" else session.checkpoint(last_completed_epoch=True)
+                    self.send(("final", run_id, now, good))
                 self.send(("event", run_id, event))
                 if isinstance(event, ev.EpochEnded):
                     # Flow control: at most EPOCHS_AHEAD epochs the app has not handled yet.

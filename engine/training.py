@@ -272,10 +272,6 @@ class TrainingSession:
         return not self._unpaused.is_set()
 
     @property
-    def running(self) -> bool:
-        return self._running
-
-    @property
     def stop_requested(self) -> bool:
         return self._stop.is_set()
 
@@ -302,21 +298,20 @@ class TrainingSession:
         With ``last_completed_epoch`` the copy is of the state at the end of the last
         completed epoch (what a resume continues from exactly), not the current weights.
         """
-        from engine.checkpoint import Checkpoint, clone_model
+        from engine.checkpoint import Checkpoint
 
         with self._lock:
-            if last_completed_epoch and self._last_good is not None:
-                good = self._last_good
-                model = clone_model(self.model)
-                model.set_weights(good["weights"])
+            meta = self._metadata()
+            good = self._last_good if last_completed_epoch else None
+            if good is not None:
+                weights = good["weights"]
                 opt_state = {k: v.copy() for k, v in good["optimizer"].items()}
-                meta = self._metadata()
                 meta.update(epochs_done=good["epochs_done"], global_step=good["global_step"],
                             rng_state=good["rng_state"], history=list(self.history[: good["epochs_done"]]))
             else:
-                model = clone_model(self.model)
-                opt_state = {k: v.copy() for k, v in self.optimizer.state_dict().items()}
-                meta = self._metadata()
+                weights = self.model.params
+                opt_state = self.optimizer.state_dict()          # copies already
+            model = MLP.from_weights(self.model.architecture(), weights)   # copies the weights
         return Checkpoint(model=model, config=self.config, metadata=meta, optimizer_state=opt_state)
 
     def _metadata(self) -> dict[str, Any]:
@@ -511,7 +506,7 @@ class TrainingSession:
         with self._lock:
             return {
                 "weights": self.model.get_weights(),
-                "optimizer": {k: v.copy() for k, v in self.optimizer.state_dict().items()},
+                "optimizer": self.optimizer.state_dict(),          # copies already
                 "global_step": self.global_step,
                 "epochs_done": self.epochs_done,
                 "rng_state": _jsonable_rng_state(self._rng),

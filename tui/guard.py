@@ -14,7 +14,8 @@ from typing import Any
 
 
 def guarded(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """Make a message handler exception-safe: an error becomes a notification + log line.
+    """Make a message handler (of the app or of a widget) exception-safe: an error becomes
+    the app's error report (a notification + log line).
 
     (An exception escaping a handler would end the app, worker or not.)
     """
@@ -24,8 +25,25 @@ def guarded(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         try:
             return handler(self, message)
         except Exception as exc:  # noqa: BLE001
-            self.report_error(f"{handler.__name__}: {type(exc).__name__}: {exc}",
-                              details="".join(traceback.format_exception(exc)))
+            _report(self, f"{handler.__name__}: {type(exc).__name__}: {exc}",
+                    "".join(traceback.format_exception(exc)))
             return None
 
     return wrapper
+
+
+def _report(owner: Any, text: str, details: str) -> None:
+    """The app's ``report_error`` (a widget's owner app's, or its own), else a notification."""
+    try:
+        targets = (owner, getattr(owner, "app", None))
+    except Exception:  # noqa: BLE001 - no active app
+        targets = (owner,)
+    for target in targets:
+        report = getattr(target, "report_error", None)
+        if callable(report):
+            report(text, details=details)
+            return
+    try:
+        owner.notify(text, severity="error")
+    except Exception:  # noqa: BLE001 - reporting must not fail
+        pass

@@ -12,7 +12,7 @@ import json
 import re
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from engine import download as dl
 from engine.datasets import IDX_FILES, FileCheck, load_dataset
 from engine.errors import DownloadError
 from engine.idx import write_idx
+from tests.local_http import LocalServer
 from tui.commands import data as cli
 
 GZ = [f"{n}.gz" for n in IDX_FILES]
@@ -30,7 +31,7 @@ GZ = [f"{n}.gz" for n in IDX_FILES]
 
 # --- a controllable server ------------------------------------------------------------------
 
-class Server:
+class Server(LocalServer):
     """Serves ``files`` {url path: bytes}. ``modes`` {url path: mode} changes behaviour:
     "cut" sends Content-Length then closes after half the body (``cuts`` times, then serves
     normally), "ignore-range" answers every request with 200 and the whole body,
@@ -82,16 +83,11 @@ class Server:
                     return
                 self.wfile.write(body[start:])
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
+        self.start(Handler)
 
     def close(self) -> None:
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.stop()
 
 
 @pytest.fixture

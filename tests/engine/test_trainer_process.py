@@ -27,6 +27,7 @@ from engine.mlp import MLP
 from engine.trainer_process import TrainerProcess, TrainerProcessError
 from engine.training import TrainConfig, TrainingSession
 from tests.factories import make_dataset
+from tests.procs import process_exists
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = TrainConfig(dataset="synthetic", hidden=(16,), epochs=3, batch_size=32, val_size=100, seed=3,
@@ -207,7 +208,7 @@ def test_close_ends_the_child_even_mid_run(data):
     pid = p.pid
     p.close()
     p.close()                                      # idempotent
-    assert not p.alive and not _exists(pid)
+    assert not p.alive and not process_exists(pid)
     rest = list(it)                                # the consumer is released, not stuck
     assert not any(isinstance(e, ev.Failed) for e in rest)
 
@@ -231,21 +232,7 @@ def test_the_child_dies_with_its_parent(tmp_path):
                          timeout=60)
     assert out.returncode == 0, out.stderr
     child = int(out.stdout.strip())
-    wait_until(lambda: not _exists(child), timeout=10, what=f"child {child} to exit")
-
-
-def _exists(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"     # a zombie has exited
-    except FileNotFoundError:
-        return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
+    wait_until(lambda: not process_exists(child), timeout=10, what=f"child {child} to exit")
 
 
 def test_a_child_that_cannot_start_says_so(data):

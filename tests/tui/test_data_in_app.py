@@ -12,7 +12,7 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from engine import download as dl
 from engine.datasets import IDX_FILES, FileCheck
 from engine.errors import DatasetNotFoundError
 from engine.idx import write_idx
+from tests.local_http import LocalServer
 from tests.tui.conftest import press, settle, wait_for
 from tests.tui.screen_text import screen_text
 from tui import data_status
@@ -51,7 +52,7 @@ def write_set(directory: Path, n_train: int = 200, n_test: int = 50, seed: int =
     return directory
 
 
-class Server:
+class Server(LocalServer):
     """Serves ``files`` {url path: bytes} from 127.0.0.1 (with Range requests for resuming);
     anything else is a 404. Paths under /slow/ are sent in ``chunk``-byte pieces with
     ``delay`` seconds between them."""
@@ -97,11 +98,7 @@ class Server:
                 except OSError:          # the client went away (cancelled): fine
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
+        self.start(Handler)
 
     def serve(self, prefix: str, directory: Path) -> None:
         for name in GZ:
@@ -109,8 +106,7 @@ class Server:
 
     def close(self) -> None:
         self.closing.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.stop()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from engine.idx import write_idx
 from engine.recovery import clear_recovery, load_recovery, save_recovery
 from engine.training import TrainConfig, TrainingSession
 from tests.factories import make_dataset
+from tests.procs import process_exists
 from tests.tui.conftest import press, settle, wait_for
 from tests.tui.screen_text import screen_text
 from tui.app import TermnistApp
@@ -133,6 +134,23 @@ async def test_divergence_keeps_the_last_good_weights_which_save(make_app, synth
 
     saved = load_checkpoint(tmp_path / "kept.npz").model.get_weights()   # validates: finite, shapes
     assert all(np.array_equal(saved[k], kept[k]) for k in kept)
+
+
+# ---------------------------------------------------------------- a failing form handler
+async def test_an_error_in_a_form_handler_is_reported_and_the_app_lives_on(make_app, synthetic, monkeypatch):
+    from tui.widgets.hyperparameter_form import HyperparameterForm
+
+    def broken(self, errors):
+        raise RuntimeError("form exploded")
+
+    app = make_app(synthetic)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        monkeypatch.setattr(HyperparameterForm, "show_errors", broken)
+        app.form.query_one("#field-lr", Input).value = "0.2"
+        await pilot.pause(0.1)
+        assert app.is_running
+        assert any("on_input_changed" in e and "form exploded" in e for e in app.errors_seen)
 
 
 # ---------------------------------------------------------------- too large a network
@@ -427,14 +445,6 @@ async def test_save_while_training_writes_one_consistent_moment(make_app, synthe
 
 
 # ------------------------------------------------------------------ the training process
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
 async def test_runs_train_in_a_child_process_that_ends_with_the_app(make_app, synthetic):
     import os
 
@@ -454,7 +464,7 @@ async def test_runs_train_in_a_child_process_that_ends_with_the_app(make_app, sy
         assert app.last_test_acc is not None and app.predictions is not None
         assert not any("own process" in line for line in app.epoch_log.lines)
     assert app.trainer_process is None
-    assert _gone(pid)
+    assert not process_exists(pid)
 
 
 async def test_a_run_started_early_on_data_since_replaced_is_ended_first(make_app, synthetic, monkeypatch):

@@ -13,6 +13,7 @@ from textual.widgets import Input, Label, Select, Static
 from engine.training import TrainConfig
 from tui import forms
 from tui.data_status import option_label, state_note
+from tui.guard import guarded
 
 
 class FieldValidator(Validator):
@@ -186,14 +187,9 @@ class HyperparameterForm(VerticalScroll):
         self.show_errors({**self.errors, name: reason})
 
     # -- events -----------------------------------------------------------------------------------
+    @guarded
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        try:
-            self._input_changed(event)
-        except Exception as exc:  # noqa: BLE001 - a handler must never take the app down
-            self.notify(f"settings: {exc}", severity="error")
-
-    def _input_changed(self, event: Input.Changed) -> None:
         name = (event.input.id or "").removeprefix("field-")
         if name not in forms.FIELDS_BY_NAME:
             return
@@ -206,14 +202,9 @@ class HyperparameterForm(VerticalScroll):
         self.show_errors(errors)
         self.post_message(self.Changed(errors))
 
+    @guarded
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()
-        try:
-            self._select_changed(event)
-        except Exception as exc:  # noqa: BLE001 - a handler must never take the app down
-            self.notify(f"settings: {exc}", severity="error")
-
-    def _select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "field-preset":
             if event.value is not Select.NULL and str(event.value) in self.presets:
                 self.apply_preset(str(event.value))
