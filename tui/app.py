@@ -27,6 +27,7 @@ from engine.errors import DatasetNotFoundError
 from tui import messages as msg
 from tui import settings as settings_store
 from tui.app_data import DataPanelMixin
+from tui.data_status import MNIST_CREDIT
 from tui.forms import FIELDS_BY_NAME, describe_errors
 from tui.guard import guarded
 from tui.runner import LogLine, Predictions, TrainingRunner, evaluate_checkpoint
@@ -45,7 +46,6 @@ MIN_SIZE = (60, 20)
 # terminal can leave Textual's output thread dead and its queue blocking).
 EXIT_GRACE_S = 3.0
 _ROW_EPOCH = re.compile(r"^\s*(\d+)/\d+\s")     # "  3/10   0.1234 ..." -> 3 (an epoch row)
-MNIST_CREDIT = "MNIST: Yann LeCun, Corinna Cortes, Christopher J.C. Burges (CC BY-SA 3.0)"
 
 
 class TermnistApp(DataPanelMixin, App[int]):
@@ -118,6 +118,8 @@ class TermnistApp(DataPanelMixin, App[int]):
         self.trainer_mode = trainer
         self.trainer_process: Any = None             # engine.trainer_process.TrainerProcess
         self._slot_lock = threading.Lock()           # one slot write at a time (worker, signal, UI)
+        self._settings_lock = threading.Lock()       # one settings write at a time
+        self._settings_pending: dict[str, Any] | None = None
         self._exit_reason: str | None = None         # set when the app closes mid-run: keep the slot
         self._slot_saved_on_exit = False
         self._run_anchor: str | None = None          # last log line before the current run
@@ -134,7 +136,6 @@ class TermnistApp(DataPanelMixin, App[int]):
         self._loading_lock = threading.Lock()
         self.dataset: Any = None                     # dataset shown in the preview
         self.runner: TrainingRunner | None = None    # the run in progress
-        self.training = False
         self.paused = False
         self.model: Any = None                       # a TrainingSession or a loaded Checkpoint
         self.model_dataset: str | None = None
@@ -470,7 +471,6 @@ class TermnistApp(DataPanelMixin, App[int]):
             ds = self._datasets.get(config.dataset)
             if ds is not None:
                 early = self.trainer_process.try_open_session(config, ds, progress_every=self.progress_every)
-        self.training = True
         self.paused = False
         self.progress_text = "starting..."
         self.run_count += 1
@@ -628,29 +628,31 @@ class TermnistApp(DataPanelMixin, App[int]):
         with threadpool_limits(limits=self.TRAINER_BLAS_THREADS):   # a fallback run; predictions
             runner.run(open_session)
 
+    @guarded
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        try:
-            worker = event.worker
-            if worker.group != "training" or worker.state not in (
-                    WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
-                return
-            if worker.state == WorkerState.ERROR:
-                self.report_error(f"training worker failed: {worker.error}")
-            runner = self.runner
-            if runner is not None and runner.session is not None:
-                self.model = runner.session      # what Save writes until the next run or load
-                # Textual's executor thread keeps its last worker (and so this runner) in its
-                # context: without this, finished runs' sessions (weights, optimizer state,
-                # buffers) would stay in memory, one per pool thread.
-                runner.session = None
-            self.runner = None
-            self.training = False
-            self.paused = False
-            self.progress_text = ""
-            self.epoch_log.set_progress("idle")
-            self._state_changed()
-        except Exception as exc:  # noqa: BLE001
-            self.report_error(f"worker state: {exc}")
+        worker = event.worker
+        if worker.group != "training" or worker.state not in (
+                WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if worker.state == WorkerState.ERROR:
+            self.report_error(f"training worker failed: {worker.error}")
+        runner = self.runner
+        if runner is not None and runner.session is not None:
+            self.model = runner.session      # what Save writes until the next run or load
+            # Textual's executor thread keeps its last worker (and so this runner) in its
+            # context: without this, finished runs' sessions (weights, optimizer state,
+            # buffers) would stay in memory, one per pool thread.
+            runner.session = None
+        self.runner = None                   # not training any more (see `training`)
+        self.paused = False
+        self.progress_text = ""
+        self.epoch_log.set_progress("idle")
+        self._state_changed()
+
+    @property
+    def training(self) -> bool:
+        """A run is in progress: from F5 until its worker has ended."""
+        return self.runner is not None
 
     def _session_open(self) -> bool:
         return self.runner is not None and self.runner.session is not None
@@ -1073,7 +1075,7 @@ class TermnistApp(DataPanelMixin, App[int]):
         self._close_run("quit while training")
         self.cancel_download()      # its thread stops at the next chunk; the .part stays
         try:
-            self.save_settings()
+            self.save_settings(now=True)
         except Exception:  # noqa: BLE001
             pass
         super().exit(result, return_code, message)
@@ -1171,19 +1173,41 @@ class TermnistApp(DataPanelMixin, App[int]):
         except Exception:  # noqa: BLE001 - the app is already closing
             pass
 
-    def save_settings(self) -> None:
+    def save_settings(self, now: bool = False) -> None:
+        """Remember the form and the UI choices. The file is written (atomically, fsynced) by
+        a worker, off the event loop; ``now``: before returning (when the app exits)."""
         if not self.remember:
             return
         try:
-            data = {
+            self._settings_pending = {
                 "form": self.form.values(),
                 "base": self.form.base.to_dict(),
                 "ui": {"chart": self.chart.mode, "shading": self.preview.mode,
                        **self.data_settings()},    # data directory chosen in the data panel
             }
-            settings_store.save_settings(data, self.config_dir)
         except Exception as exc:  # noqa: BLE001 - settings are a convenience
             self.log.warning(f"cannot save settings: {exc}")
+            return
+        if now:
+            self._write_settings()
+        else:
+            self._settings_worker()
+
+    @work(thread=True, group="settings", exit_on_error=False)
+    def _settings_worker(self) -> None:
+        self._write_settings()
+
+    def _write_settings(self) -> None:
+        """Write the newest settings not written yet (any thread; one writer at a time, so
+        an older snapshot never lands after a newer one)."""
+        with self._settings_lock:
+            data, self._settings_pending = self._settings_pending, None
+            if data is None:
+                return
+            try:
+                settings_store.save_settings(data, self.config_dir)
+            except Exception as exc:  # noqa: BLE001 - settings are a convenience
+                self.log.warning(f"cannot save settings: {exc}")
 
 
 def _row_epoch(line: str) -> int | None:

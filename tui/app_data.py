@@ -20,7 +20,6 @@ the app's exit; a final file name only ever holds a verified file (engine.downlo
 from __future__ import annotations
 
 import threading
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,6 @@ class DataPanelMixin:
         self._download_thread: threading.Thread | None = None
         self.remembered_data_dir: str | None = None  # typed in the panel; kept in settings
         self.sample_ok = False                       # the user chose the sample: don't ask again
-        self.dataset_states: dict[str, str] = {}     # name -> found/sample/missing/unavailable
         self._data_prompted: set[str] = set()        # fallbacks already shown this session
         self._missing: dict[str, DataReport] = {}    # last failed load per dataset
         self._train_when_ready: str | None = None    # "sample" chosen: train once it is loaded
@@ -111,7 +109,6 @@ class DataPanelMixin:
         except Exception as exc:  # noqa: BLE001 - labels are a convenience
             self.log.warning(f"cannot check the datasets: {exc}")
             return
-        self.dataset_states = states
         self.form.set_dataset_states(states)
 
     def data_status_text(self) -> str:
@@ -276,19 +273,16 @@ class DataPanelMixin:
         self.refresh_dataset_states()
         self.open_data_panel(report)
 
+    @guarded
     def _data_choice(self, choice: DataChoice | None) -> None:
-        try:
-            if choice is None:
-                return
-            if choice.kind == "sample":
-                self._choose_sample(choice.name)
-            elif choice.kind == "dir" and choice.path:
-                self._choose_directory(choice.name, choice.path)
-            elif choice.kind == "train":
-                self.action_train()
-        except Exception as exc:  # noqa: BLE001
-            self.report_error(f"data panel: {type(exc).__name__}: {exc}",
-                              details="".join(traceback.format_exception(exc)))
+        if choice is None:
+            return
+        if choice.kind == "sample":
+            self._choose_sample(choice.name)
+        elif choice.kind == "dir" and choice.path:
+            self._choose_directory(choice.name, choice.path)
+        elif choice.kind == "train":
+            self.action_train()
 
     def _choose_sample(self, name: str) -> None:
         if name == "mnist":

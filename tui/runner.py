@@ -206,10 +206,6 @@ class TrainingRunner:
         if self.session is not None:
             self.session.resume()
 
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
     def __post_init__(self) -> None:
         self._preview = _PreviewThread(self.post)
         self._x: np.ndarray = np.zeros((0,), dtype=np.uint8)
