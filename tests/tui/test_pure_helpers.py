@@ -105,3 +105,13 @@ def test_format_duration():
     assert format_duration(None) == "--:--"
     assert format_duration(5) == "0:05"
     assert format_duration(3725) == "1:02:05"
+
+
+def test_steps_change_only_the_loss_view_epochs_both():
+    """The accuracy chart is not redrawn for every batch: only epochs change what it shows."""
+    data = ChartData()
+    loss, acc = data.version_of("loss"), data.version_of("accuracy")
+    data.add_steps([(1, 2.0), (2, 1.5)], steps_per_epoch=10)
+    assert data.version_of("loss") > loss and data.version_of("accuracy") == acc
+    data.add_epoch(1, train_acc=0.5, val_loss=1.0, val_acc=0.6)
+    assert data.version_of("accuracy") > acc

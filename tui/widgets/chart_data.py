@@ -100,26 +100,37 @@ def thin(xs: Sequence[float], ys: Sequence[float], max_points: int) -> tuple[lis
 
 @dataclass
 class ChartData:
-    """Everything the loss/accuracy chart shows. ``version`` changes on every update."""
+    """Everything the loss/accuracy chart shows. ``version_of(mode)`` changes whenever what
+    that view shows changes (steps move only the loss view; epochs move both)."""
 
     steps_per_epoch: int = 1
     train_loss: DecimatingSeries = field(default_factory=DecimatingSeries)  # x: global step
     val_loss: DecimatingSeries = field(default_factory=DecimatingSeries)    # x: epoch
     train_acc: DecimatingSeries = field(default_factory=DecimatingSeries)
     val_acc: DecimatingSeries = field(default_factory=DecimatingSeries)
-    version: int = 0
+    loss_version: int = 0
+    acc_version: int = 0
+
+    @property
+    def version(self) -> int:
+        """Changes on every update."""
+        return self.loss_version + self.acc_version
+
+    def version_of(self, mode: str) -> int:
+        return self.acc_version if mode == "accuracy" else self.loss_version
 
     def clear(self) -> None:
         for s in (self.train_loss, self.val_loss, self.train_acc, self.val_acc):
             s.clear()
         self.steps_per_epoch = 1
-        self.version += 1
+        self.loss_version += 1
+        self.acc_version += 1
 
     def add_steps(self, points: Sequence[tuple[int, float]], steps_per_epoch: int) -> None:
         self.steps_per_epoch = max(1, steps_per_epoch)
         for step, loss in points:
             self.train_loss.append(float(step), float(loss))
-        self.version += 1
+        self.loss_version += 1
 
     def add_epoch(self, epoch: int, train_acc: float, val_loss: float | None,
                   val_acc: float | None) -> None:
@@ -128,7 +139,8 @@ class ChartData:
             self.val_loss.append(float(epoch), float(val_loss))
         if val_acc is not None:
             self.val_acc.append(float(epoch), 100.0 * val_acc)
-        self.version += 1
+        self.loss_version += 1
+        self.acc_version += 1
 
     @property
     def empty(self) -> bool:

@@ -66,7 +66,7 @@ class LossChart(PlotextPlot):
 
     # -- drawing ----------------------------------------------------------------------------
     def redraw_if_changed(self) -> None:
-        key = (self.data.version, self.mode, self.size.width, self.size.height)
+        key = (self.data.version_of(self.mode), self.mode, self.size.width, self.size.height)
         if key == self._drawn or not self.is_mounted:
             return
         self._drawn = key
