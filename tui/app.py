@@ -362,7 +362,16 @@ class TermnistApp(DataPanelMixin, App[int]):
         return ds
 
     @work(thread=True, exclusive=True, group="data", exit_on_error=False)
-    def _load_dataset(self, name: str) -> None:
+    def _load_dataset(self, name: str | None, drop_cached: bool = False) -> None:
+        """Load ``name`` and show it. ``drop_cached``: first forget every loaded dataset (after
+        any load in flight, so the cache never keeps a set from an old place); ``name`` None
+        then only drops."""
+        if drop_cached:
+            with self._loading_lock:
+                with self._datasets_lock:
+                    self._datasets = {}
+        if name is None:
+            return
         worker = get_current_worker()
         try:
             ds = self.get_dataset(name)

@@ -132,28 +132,7 @@ class DataPanelMixin:
     def reload_dataset(self, name: str | None) -> None:
         """The data directory changed or a download arrived: drop every loaded dataset, then
         load ``name`` (None: only drop; the next run loads what it needs)."""
-        self._reload_worker(name)
-
-    @work(thread=True, exclusive=True, group="data", exit_on_error=False)
-    def _reload_worker(self, name: str | None) -> None:
-        # After any load in flight (the loading lock), so the cache never keeps a set that
-        # was loaded from the old place.
-        with self._loading_lock:
-            with self._datasets_lock:
-                self._datasets = {}
-        if name is None:
-            return
-        from engine.errors import DatasetNotFoundError
-
-        worker = get_current_worker()
-        try:
-            ds = self.get_dataset(name)
-            if not worker.is_cancelled:
-                self.post_message(msg.DatasetReady(ds))
-        except DatasetNotFoundError as exc:
-            self.post_message(msg.DatasetMissing(name, str(exc), exc.searched))
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(msg.DatasetMissing(name, str(exc)))
+        self._load_dataset(name, drop_cached=True)
 
     def _set_form_dataset(self, name: str) -> None:
         """Show ``name`` in the form's dataset field without the field asking for a load."""
