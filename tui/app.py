@@ -572,16 +572,7 @@ class TermnistApp(DataPanelMixin, App[int]):
         """The run's log for the slot, with a row for every epoch of the checkpoint (the UI
         may not have logged the newest row yet when the worker saves)."""
         lines = self._run_lines()
-        newest = max((e for e in map(_row_epoch, lines) if e is not None), default=0)
-        epochs = int(ckpt.config.epochs)
-        extra = []
-        for row in ckpt.metadata.get("history") or []:
-            try:
-                if int(row["epoch"]) > newest:     # older rows scrolled out of the bounded log
-                    extra.append(_history_row(row, epochs))
-            except (KeyError, TypeError, ValueError):
-                continue
-        return lines + extra
+        return lines + _missing_rows(ckpt, lines)
 
     def _clear_slot(self) -> None:
         if not self.autosave:
@@ -1010,13 +1001,11 @@ class TermnistApp(DataPanelMixin, App[int]):
     def _replay_history(self, ckpt: Any, logged: Iterable[str] = ()) -> None:
         """Show a checkpoint's recorded epochs in the chart (the loss curve continues from
         each epoch's mean training loss) and, unless ``logged`` has them, as log rows."""
-        newest = max((e for e in map(_row_epoch, logged) if e is not None), default=0)
-        epochs = int(ckpt.config.epochs)
+        for line in _missing_rows(ckpt, logged):    # rows the saved log does not have yet
+            self.epoch_log.write_row(line)
         for row in ckpt.metadata.get("history") or []:
             try:
                 epoch = int(row["epoch"])
-                if epoch > newest:                 # rows the saved log does not have yet
-                    self.epoch_log.write_row(_history_row(row, epochs))
                 self.chart.add_epoch(epoch, float(row["train_acc"]), row.get("val_loss"), row.get("val_acc"))
                 step = int(row.get("global_step") or 0)
                 if step > 0 and epoch > 0:
@@ -1223,6 +1212,20 @@ def _row_epoch(line: str) -> int | None:
     """The epoch of a log row ("  3/10  0.1234 ..."), None for other lines."""
     m = _ROW_EPOCH.match(line)
     return int(m.group(1)) if m else None
+
+
+def _missing_rows(ckpt: Any, lines: Iterable[str]) -> list[str]:
+    """Log rows for the checkpoint's recorded epochs after the newest row in ``lines``."""
+    newest = max((e for e in map(_row_epoch, lines) if e is not None), default=0)
+    epochs = int(ckpt.config.epochs)
+    rows = []
+    for row in ckpt.metadata.get("history") or []:
+        try:
+            if int(row["epoch"]) > newest:
+                rows.append(_history_row(row, epochs))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return rows
 
 
 def _history_row(row: dict[str, Any], epochs: int) -> str:
