@@ -82,25 +82,19 @@ class ProgressLine:
     on their own line."""
 
     def __init__(self, stream: TextIO, clock=time.monotonic) -> None:
+        from tui.data_status import DownloadMeter   # here: data_status imports this module
+
         self.stream = stream
         self.tty = stream.isatty()
-        self.clock = clock
         self.interval = 0.1 if self.tty else 5.0
-        self._file: str | None = None
-        self._start = (0.0, 0)  # (time, bytes) when this file's transfer began
-        self._last = -1e9
+        self._meter = DownloadMeter("", (), interval=self.interval, clock=clock)  # rate, pacing
         self._shown = False
 
     def __call__(self, filename: str, done: int, total: int | None) -> None:
-        now = self.clock()
-        if filename != self._file:
-            self._file, self._start, self._last = filename, (now, done), -1e9
-        t0, b0 = self._start
-        rate = (done - b0) / (now - t0) if now - t0 > 0.5 and done > b0 else None
-        if now - self._last < self.interval and done != total:
+        info = self._meter.update(filename, done, total)
+        if info is None:
             return
-        self._last = now
-        line = format_progress(filename, done, total, rate)
+        line = format_progress(filename, done, total, info.rate)
         if self.tty:
             self.stream.write(f"\r\x1b[K{line}")
             self._shown = True
