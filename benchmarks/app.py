@@ -87,10 +87,10 @@ async def _pilot_run(cfg, ds, size: tuple[int, int], workdir: Path, preview_limi
             # the app starts its training process and hands it the dataset when the dataset
             # loads (a user reads the screen meanwhile); F5 comes once that is done
             while time.perf_counter() < deadline and not (
-                    app.trainer_process is not None and app.trainer_process.holds(ds)):
+                    app.trainer.trainer_process is not None and app.trainer.trainer_process.holds(ds)):
                 await asyncio.sleep(0.005)
             prepare_s = time.perf_counter() - t_ready
-            child = app.trainer_process.pid if app.trainer_process is not None else None
+            child = app.trainer.trainer_process.pid if app.trainer.trainer_process is not None else None
         await pilot.pause()
         app.form.set_config(cfg)
         await pilot.pause()
@@ -126,7 +126,7 @@ async def _pilot_run(cfg, ds, size: tuple[int, int], workdir: Path, preview_limi
                "prepare_s": prepare_s, "trainer": trainer,
                "separate_process": type(app.model).__name__ == "ProcessSession",
                "other_cpus": meter.other_cpus,
-               "test_acc": app.last_test_acc, "same_config": same, "errors": list(app.errors_seen),
+               "test_acc": app.view.last_test_acc, "same_config": same, "errors": list(app.errors_seen),
                "log_tail": app.epoch_log.lines[-2:]}
     return out
 
@@ -134,7 +134,7 @@ async def _pilot_run(cfg, ds, size: tuple[int, int], workdir: Path, preview_limi
 def _run_finished(app) -> bool:
     """The log says the first run ended ("run 1 completed after ..."): what a user sees, and
     what the pty measurement waits for on screen."""
-    return app.run_count > 0 and any(line.startswith("* run 1 ") and " epoch(s) in " in line
+    return app.trainer.run_count > 0 and any(line.startswith("* run 1 ") and " epoch(s) in " in line
                                      for line in app.epoch_log.lines[-8:])
 
 

@@ -284,6 +284,12 @@ def _probe(d: Path, name: str, place: str | None = None) -> SearchResult:
     return SearchResult(place, False, "no IDX files or .npz here")
 
 
+def ignores_data_dir(name: str) -> bool:
+    """True for the datasets that never read a data directory: the bundled sample and
+    scikit-learn's digits (``--data`` cannot apply to them)."""
+    return name in ("digits", "mnist-sample")
+
+
 def locate_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None
                    ) -> list[SearchResult]:
     """Every place searched for ``name``, in order, stopping at the first that holds it.

@@ -11,9 +11,10 @@ Each slot holds:
                         checkpoint of the last completed epoch (weights, optimizer state,
                         RNG state, config, history) -- engine.checkpoint's atomic format.
                         Saves alternate between the two names (both stay on disk).
-  ``interrupted.json``  what the UI needs besides: its log lines, the data directory,
-                        why and when it was saved, and which of the two checkpoints is
-                        current. Replaced atomically after its checkpoint is complete, so a
+  ``interrupted.json``  what the UI needs besides: the data directory, why and when it
+                        was saved, and which of the two checkpoints is current. The run's
+                        log is not kept as text: the UI renders it from the checkpoint's
+                        structured history (metadata["history"], one entry per epoch). Replaced atomically after its checkpoint is complete, so a
                         crash (even SIGKILL) at any moment of a save leaves the previous
                         slot or the new one, never none.
 """
@@ -24,7 +25,7 @@ import importlib.util
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,6 @@ INFO_NAME = "interrupted.json"
 @dataclass
 class Recovery:
     checkpoint: Checkpoint
-    log: list[str] = field(default_factory=list)
     data_dir: str | None = None
     reason: str = ""
     saved_at: float = 0.0
@@ -194,8 +194,8 @@ def state_dir() -> Path:
     return Path(user_data_dir("termnist"))
 
 
-def save_recovery(ckpt: Checkpoint, *, log: list[str] | None = None, data_dir: str | None = None,
-                  reason: str = "", directory: Path | None = None) -> Path:
+def save_recovery(ckpt: Checkpoint, *, data_dir: str | None = None, reason: str = "",
+                  directory: Path | None = None) -> Path:
     """Save the slot atomically. Returns the dir.
 
     The checkpoint goes to whichever of the two names the marker does not point at, then
@@ -208,7 +208,7 @@ def save_recovery(ckpt: Checkpoint, *, log: list[str] | None = None, data_dir: s
     current = _current_checkpoint_name(info_path)
     name = ALT_CHECKPOINT_NAME if current == CHECKPOINT_NAME else CHECKPOINT_NAME
     save_checkpoint(d / name, ckpt)
-    info = {"log": list(log or [])[-2000:], "data_dir": data_dir, "reason": reason,
+    info = {"data_dir": data_dir, "reason": reason,
             "saved_at": time.time(), "checkpoint": name}
     with atomic_write(info_path, "w", encoding="utf-8") as fh:
         json.dump(info, fh)
@@ -258,8 +258,8 @@ def load_recovery(directory: Path | None = None) -> Recovery | None:
             if attempt < 2 and _current_checkpoint_name(info_path) != name:
                 continue                     # saved (or cleared) meanwhile: read the new marker
             raise CheckpointError(f"damaged recovery slot: {exc}; remove {d / 'interrupted'}.* to start afresh") from None
-        return Recovery(checkpoint=ckpt, log=[str(x) for x in info.get("log", [])],
-                        data_dir=info.get("data_dir"), reason=str(info.get("reason", "")),
+        data_dir = info.get("data_dir")
+        return Recovery(checkpoint=ckpt, data_dir=data_dir if isinstance(data_dir, str) else None, reason=str(info.get("reason", "")),
                         saved_at=float(info.get("saved_at", 0.0)))
     return None  # unreachable: the last attempt returns or raises
 

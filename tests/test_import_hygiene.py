@@ -28,3 +28,13 @@ def test_engine_imports_no_ui_modules():
 def test_cli_parser_imports_no_ui_and_no_numpy():
     loaded = _loaded_after("import tui.cli; tui.cli.build_parser()")
     assert not (loaded & set(UI_MODULES + ("numpy",))), loaded & set(UI_MODULES + ("numpy",))
+
+
+def test_the_app_controllers_import_no_ui_modules():
+    """tui/controllers/ is the app's work without Textual: unit-testable with plain callables."""
+    loaded = _loaded_after(
+        "import tui.controllers.datasets, tui.controllers.run, tui.controllers.recovery,"
+        " tui.controllers.downloads, tui.controllers.hangup, tui.controllers.settings,"
+        " tui.controllers.models, tui.runner"
+    )
+    assert not (loaded & set(UI_MODULES)), loaded & set(UI_MODULES)

@@ -1,38 +1,40 @@
-"""Message handlers that cannot kill the app.
+"""Message handlers that cannot kill the app -- and cannot hide a bug.
 
 An exception escaping a Textual message handler ends the app, even with a worker's
 exit_on_error=False; ``@guarded`` turns it into the app's error report (a notification and
-a log line) instead.
+a log line) instead. Every exception it catches is also logged, with its traceback, on the
+``termnist.internal`` logger: the log file keeps it, and the tests fail on it unless a test
+says it expects one (tests/tui/conftest.py).
 """
 
 from __future__ import annotations
 
 import functools
-import traceback
+import logging
 from collections.abc import Callable
 from typing import Any
+
+#: Exceptions that should never happen: a handler's, an unexpected error ending a run.
+internal = logging.getLogger("termnist.internal")
 
 
 def guarded(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     """Make a message handler (of the app or of a widget) exception-safe: an error becomes
-    the app's error report (a notification + log line).
-
-    (An exception escaping a handler would end the app, worker or not.)
-    """
+    the app's error report (a notification + log line)."""
 
     @functools.wraps(handler)
     def wrapper(self: Any, message: Any) -> Any:
         try:
             return handler(self, message)
         except Exception as exc:  # noqa: BLE001
-            _report(self, f"{handler.__name__}: {type(exc).__name__}: {exc}",
-                    "".join(traceback.format_exception(exc)))
+            internal.error("%s failed", handler.__qualname__, exc_info=exc)
+            _report(self, f"{handler.__name__}: {type(exc).__name__}: {exc}")
             return None
 
     return wrapper
 
 
-def _report(owner: Any, text: str, details: str) -> None:
+def _report(owner: Any, text: str) -> None:
     """The app's ``report_error`` (a widget's owner app's, or its own), else a notification."""
     try:
         targets = (owner, getattr(owner, "app", None))
@@ -41,7 +43,7 @@ def _report(owner: Any, text: str, details: str) -> None:
     for target in targets:
         report = getattr(target, "report_error", None)
         if callable(report):
-            report(text, details=details)
+            report(text)
             return
     try:
         owner.notify(text, severity="error")

@@ -1,9 +1,11 @@
 """Textual messages: what the workers tell the app.
 
-The training worker's `TrainingRunner` produces plain updates (tui.runner); `wrap()`
-turns each into one of the messages below so the app has one handler per kind. Only
-`ProgressChanged` may collapse (a newer position supersedes an older one); messages
-carrying loss points or log rows never do -- that would lose data.
+One vocabulary from the engine to the screen: ``TrainingEvent`` carries the engine's own
+frozen event (engine.events) as the session yielded it; the other training messages carry
+only what the runner adds (tui.runner: loss points, progress with an ETA, the preview's
+predictions, its own log lines, a failure). ``wrap()`` picks the message for an update by
+its type. Only ``ProgressChanged`` may collapse (a newer position supersedes an older one);
+messages carrying loss points or events never do -- that would lose data.
 """
 
 from __future__ import annotations
@@ -12,72 +14,67 @@ from typing import Any
 
 from textual.message import Message
 
+from engine import events as ev
 from tui import runner as r
 
 
-class TrainingMessage(Message):
-    """Base: carries one runner update in ``.update``."""
+class TrainingEvent(Message):
+    """An engine event from the run in progress (RunStarted, EpochEnded, Finished ...)."""
 
-    def __init__(self, update: Any) -> None:
+    def __init__(self, event: ev.Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class LossPoints(Message):
+    def __init__(self, update: r.Points) -> None:
         super().__init__()
         self.update = update
 
 
-class RunStarted(TrainingMessage):
-    update: r.Started
-
-
-class LossPoints(TrainingMessage):
-    update: r.Points
-
-
-class ProgressChanged(TrainingMessage):
-    update: r.Progress
+class ProgressChanged(Message):
+    def __init__(self, update: r.Progress) -> None:
+        super().__init__()
+        self.update = update
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, ProgressChanged)
 
 
-class EpochCompleted(TrainingMessage):
-    update: r.EpochRow
+class PredictionsReady(Message):
+    def __init__(self, update: r.Predictions) -> None:
+        super().__init__()
+        self.update = update
 
 
-class PredictionsReady(TrainingMessage):
-    update: r.Predictions
+class RunLog(Message):
+    def __init__(self, update: r.LogLine) -> None:
+        super().__init__()
+        self.update = update
 
 
-class RunStateChanged(TrainingMessage):
-    update: r.StateChanged
+class TrainingFailed(Message):
+    def __init__(self, update: r.Failure) -> None:
+        super().__init__()
+        self.update = update
 
 
-class RunLog(TrainingMessage):
-    update: r.LogLine
-
-
-class RunFinished(TrainingMessage):
-    update: r.Done
-
-
-class TrainingFailed(TrainingMessage):
-    update: r.Failure
-
-
-_WRAPPERS: dict[type, type[TrainingMessage]] = {
-    r.Started: RunStarted,
-    r.Points: LossPoints,
-    r.Progress: ProgressChanged,
-    r.EpochRow: EpochCompleted,
-    r.Predictions: PredictionsReady,
-    r.StateChanged: RunStateChanged,
-    r.LogLine: RunLog,
-    r.Done: RunFinished,
-    r.Failure: TrainingFailed,
-}
-
-
-def wrap(update: Any) -> TrainingMessage:
-    """The message carrying runner update ``update``."""
-    return _WRAPPERS[type(update)](update)
+def wrap(update: Any) -> Message:
+    """The message carrying runner update ``update`` (an engine event or a runner value)."""
+    match update:
+        case ev.Event():
+            return TrainingEvent(update)
+        case r.Points():
+            return LossPoints(update)
+        case r.Progress():
+            return ProgressChanged(update)
+        case r.Predictions():
+            return PredictionsReady(update)
+        case r.LogLine():
+            return RunLog(update)
+        case r.Failure():
+            return TrainingFailed(update)
+    raise TypeError(f"not a training update: {type(update).__name__}")
 
 
 # --------------------------------------------------------------- other workers' results
@@ -100,25 +97,20 @@ class DatasetMissing(Message):
 
 
 class ModelLoaded(Message):
-    """A checkpoint was read and evaluated in a worker."""
+    """A checkpoint was read and evaluated in a worker (tui.controllers.models.LoadedModel)."""
 
-    def __init__(self, path: str, checkpoint: Any, dataset: Any, predictions: r.Predictions | None,
-                 test_acc: float | None) -> None:
+    def __init__(self, loaded: Any) -> None:
         super().__init__()
-        self.path = path
-        self.checkpoint = checkpoint
-        self.dataset = dataset
-        self.predictions = predictions
-        self.test_acc = test_acc
+        self.loaded = loaded
 
 
 class ResumeReady(Message):
     """The autosave of an interrupted run was read; its dataset is loaded."""
 
-    def __init__(self, path: str, checkpoint: Any) -> None:
+    def __init__(self, path: str, recovery: Any) -> None:
         super().__init__()
         self.path = path
-        self.checkpoint = checkpoint
+        self.recovery = recovery          # engine.recovery.Recovery
 
 
 class ModelSaved(Message):
@@ -137,42 +129,16 @@ class WorkFailed(Message):
 
 
 # --------------------------------------------------------------- dataset downloads
-class DownloadProgress(Message):
-    """How far a dataset download is (a tui.data_status.DownloadProgressInfo). Only the
-    latest position matters, so a newer one replaces an older one still queued."""
+class DownloadUpdate(Message):
+    """What the download thread reported (tui.controllers.downloads: progress, a log line,
+    finished, failed). Progress may collapse into a newer one; the others never do."""
 
-    def __init__(self, info: Any) -> None:
+    def __init__(self, update: Any) -> None:
         super().__init__()
-        self.info = info
+        self.update = update
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, DownloadProgress)
+        from tui.controllers.downloads import DownloadProgress
 
-
-class DownloadLog(Message):
-    """One line from a download worth telling (a mirror failed and why, a resume ...)."""
-
-    def __init__(self, name: str, line: str) -> None:
-        super().__init__()
-        self.name = name
-        self.line = line
-
-
-class DownloadFinished(Message):
-    """Every file of dataset ``name`` is downloaded and verified in ``path``."""
-
-    def __init__(self, name: str, path: str) -> None:
-        super().__init__()
-        self.name = name
-        self.path = path
-
-
-class DownloadFailed(Message):
-    """A download ended without the dataset: ``cancelled`` when the user (or quitting)
-    stopped it; the partial file is kept for resuming either way."""
-
-    def __init__(self, name: str, message: str, cancelled: bool = False) -> None:
-        super().__init__()
-        self.name = name
-        self.message = message
-        self.cancelled = cancelled
+        return (isinstance(message, DownloadUpdate) and isinstance(message.update, DownloadProgress)
+                and isinstance(self.update, DownloadProgress))

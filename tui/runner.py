@@ -7,7 +7,9 @@ the test images at each epoch end, and hands plain frozen values ("updates", def
 below) to ``post`` -- a callable. The app passes a function that wraps each update in
 a Textual message and calls ``post_message`` (non-blocking); tests pass ``list.append``.
 
-Everything posted is immutable: tuples, frozen dataclasses, read-only array copies.
+What it posts is the engine's own events (one vocabulary from the engine to the screen) and
+the few values it adds (Points, Progress, Predictions, LogLine, Failure). Everything posted is
+immutable: tuples, frozen dataclasses, read-only array copies.
 """
 
 from __future__ import annotations
@@ -36,17 +38,8 @@ class Session(Protocol):  # the part of engine.training.TrainingSession the runn
 
 
 # ----------------------------------------------------------------------------- updates
-@dataclass(frozen=True)
-class Started:
-    config: dict
-    dataset: str
-    n_train: int
-    n_val: int
-    n_test: int
-    steps_per_epoch: int
-    start_epoch: int
-
-
+# The runner posts the engine's own events (engine.events: RunStarted, EpochEnded, Paused,
+# Resumed, Diverged, Stopped, Finished, Failed) as they are, plus only what it adds:
 @dataclass(frozen=True)
 class Points:
     """Training loss of individual steps: ((global_step, loss), ...), in order."""
@@ -57,30 +50,12 @@ class Points:
 
 @dataclass(frozen=True)
 class Progress:
-    """Latest position in the run; a newer one supersedes an older one."""
+    """Latest position in the run (a newer one supersedes an older one): the engine's
+    BatchProgress with what the runner adds to it."""
 
-    epoch: int
+    event: ev.BatchProgress
     epochs: int
-    step: int
-    steps_per_epoch: int
-    global_step: int
-    loss: float
-    lr: float
     eta_s: float | None      # seconds left in this epoch (None until measurable)
-
-
-@dataclass(frozen=True)
-class EpochRow:
-    epoch: int
-    epochs: int
-    train_loss: float
-    train_acc: float
-    val_loss: float | None
-    val_acc: float | None
-    seconds: float
-    samples_per_s: float
-    lr: float
-    global_step: int
 
 
 @dataclass(frozen=True)
@@ -98,37 +73,23 @@ class Predictions:
 
 
 @dataclass(frozen=True)
-class StateChanged:
-    paused: bool
-    epoch: int
-    step: int
-
-
-@dataclass(frozen=True)
 class LogLine:
+    """Something the runner itself has to say (the engine's events say the rest)."""
+
     text: str
     severity: str = "information"   # "information" | "warning" | "error"
-    notify: bool = False
-
-
-@dataclass(frozen=True)
-class Done:
-    reason: str                      # "completed" | "stopped" | "diverged"
-    epochs_done: int
-    test_loss: float
-    test_acc: float
-    seconds: float
-    per_class_acc: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
 class Failure:
+    """An exception ended the run (or kept it from starting)."""
+
     message: str
     field: str | None = None         # the setting at fault (ConfigError), if any
     details: str = ""                # traceback for unexpected errors
 
 
-Update = Started | Points | Progress | EpochRow | Predictions | StateChanged | LogLine | Done | Failure
+Update = ev.Event | Points | Progress | Predictions | LogLine | Failure
 
 
 def make_predictions(proba: np.ndarray, labels: np.ndarray | None, label: str) -> Predictions:
@@ -173,11 +134,10 @@ class TrainingRunner:
     thread too. ``x_test[:preview_limit]`` gets predictions at every epoch end.
     """
 
-    post: Callable[[Update], None]
+    post: Callable[[Any], None]
     throttle_s: float = field(default_factory=progress_interval)
     preview_limit: int = 10_000
     clock: Callable[[], float] = time.monotonic
-    after_epoch: Callable[[Session, EpochRow], None] | None = None
     cancelled: Callable[[], bool] | None = None   # e.g. the worker's is_cancelled flag
     session: Session | None = field(default=None, init=False)
     abandoned: bool = field(default=False, init=False)   # set by abandon(): nobody is watching
@@ -250,44 +210,25 @@ class TrainingRunner:
             self._preview.close(finish=not self.abandoned)
 
     def handle(self, event: ev.Event) -> None:
-        """Turn one engine event into zero or more posted updates."""
+        """Pass one engine event on (throttling progress), adding what the UI needs."""
         if isinstance(event, ev.BatchProgress):
             self._on_progress(event)
             return
         self._flush()
-        if isinstance(event, ev.RunStarted):
-            self._epochs = int(event.config.get("epochs", 0))
-            self._mark = (self.clock(), 0)
-            self.post(Started(event.config, event.dataset, event.n_train, event.n_val,
-                              event.n_test, event.steps_per_epoch, event.start_epoch))
-        elif isinstance(event, ev.EpochEnded):
-            row = EpochRow(event.epoch, event.epochs, event.train_loss, event.train_acc,
-                           event.val_loss, event.val_acc, event.seconds, event.samples_per_s,
-                           event.lr, event.global_step)
-            self.post(row)
-            self._mark = (self.clock(), 0)
-            self._predict(f"epoch {event.epoch}")
-            if self.after_epoch is not None:
-                try:
-                    self.after_epoch(self.session, row)  # type: ignore[arg-type]
-                except Exception as exc:  # noqa: BLE001
-                    self.post(LogLine(f"autosave failed: {exc}", "warning"))
-        elif isinstance(event, ev.Paused):
-            self.post(StateChanged(True, event.epoch, event.step))
-        elif isinstance(event, ev.Resumed):
-            self._mark = (self.clock(), event.step)
-            self.post(StateChanged(False, event.epoch, event.step))
-        elif isinstance(event, ev.Diverged):
-            self.post(LogLine(event.message, "warning", notify=True))
-        elif isinstance(event, ev.Stopped):
-            self.post(LogLine(f"stopped after {event.epoch} full epoch(s)", "information"))
-        elif isinstance(event, ev.Finished):
-            if event.reason != "completed" and not self.abandoned:
+        self.post(event)
+        match event:
+            case ev.RunStarted():
+                self._epochs = int(event.config.get("epochs", 0))
+                self._mark = (self.clock(), 0)
+            case ev.EpochEnded():
+                self._mark = (self.clock(), 0)
+                self._predict(f"epoch {event.epoch}")
+            case ev.Resumed():
+                self._mark = (self.clock(), event.step)
+            case ev.Finished() if event.reason != "completed" and not self.abandoned:
                 self._predict("final")   # weights changed since the last epoch end
-            self.post(Done(event.reason, event.epochs_done, event.test_loss, event.test_acc,
-                           event.seconds, tuple(event.per_class_acc)))
-        elif isinstance(event, ev.Failed):
-            self.post(Failure(event.message))
+            case _:
+                pass
 
     # -- helpers --------------------------------------------------------------------------
     def _on_progress(self, event: ev.BatchProgress) -> None:
@@ -299,8 +240,7 @@ class TrainingRunner:
             done = event.step - s0
             if done > 0 and now > t0:
                 eta = (event.steps_per_epoch - event.step) * (now - t0) / done
-        self._latest = Progress(event.epoch, self._epochs, event.step, event.steps_per_epoch,
-                                event.global_step, event.loss, event.lr, eta)
+        self._latest = Progress(event, self._epochs, eta)
         self._steps_per_epoch = event.steps_per_epoch
         if now - self._last_flush >= self.throttle_s:
             self._flush()
@@ -412,5 +352,8 @@ def _failure(exc: BaseException) -> Failure:
         return Failure(str(exc))
     if isinstance(exc, MemoryError):
         return Failure("out of memory: use smaller layers or a smaller batch size")
+    from tui.guard import internal
+
+    internal.error("the run failed unexpectedly", exc_info=exc)
     return Failure(f"internal error: {type(exc).__name__}: {exc}",
                    details="".join(traceback.format_exception(exc)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -24,12 +26,15 @@ def test_save_load_resume_matches_uninterrupted(tmp_path):
         # the connection drops in the middle of epoch 3
         if isinstance(e, ev.BatchProgress) and e.epoch == 3 and e.step == 5:
             cut.stop()
-    save_recovery(cut.checkpoint(last_completed_epoch=True), log=["epoch 1", "epoch 2"],
-                  data_dir="/some/dir", reason="hangup", directory=tmp_path)
+    save_recovery(cut.checkpoint(last_completed_epoch=True), data_dir="/some/dir", reason="hangup",
+                  directory=tmp_path)
 
     rec = load_recovery(tmp_path)
     assert rec is not None
-    assert rec.log == ["epoch 1", "epoch 2"] and rec.data_dir == "/some/dir" and rec.reason == "hangup"
+    assert rec.data_dir == "/some/dir" and rec.reason == "hangup"
+    # the log is rendered from the structured history, not kept as screen text
+    assert [h["epoch"] for h in rec.checkpoint.metadata["history"]] == [1, 2]
+    assert "log" not in json.loads((tmp_path / "interrupted.json").read_text())
     assert rec.checkpoint.metadata["epochs_done"] == 2
     assert "2/4 epochs" in rec.describe()
 
@@ -60,11 +65,11 @@ def test_damaged_marker_is_a_clear_error(tmp_path):
 
 
 # ------------------------------------------------------------- one slot per running app
-def _saved(directory, epochs_done=1, log=("a run",)):
+def _saved(directory, epochs_done=1, reason="a run"):
     data = make_dataset(n_train=200, n_test=50)
     s = TrainingSession(CFG.replace(epochs=epochs_done), data)
     list(s.run())
-    save_recovery(s.checkpoint(), log=list(log), directory=directory)
+    save_recovery(s.checkpoint(), reason=reason, directory=directory)
 
 
 def test_two_running_apps_hold_different_slots(tmp_path):
@@ -88,13 +93,13 @@ def test_a_run_no_app_holds_is_adopted_and_a_held_one_is_not(tmp_path):
 
     me, other = claim_slot(tmp_path), claim_slot(tmp_path)
     try:
-        _saved(other.directory, log=("the other app's run",))
+        _saved(other.directory, reason="the other app's run")
         assert adopt_orphan(me) is None                          # its app still runs
         assert load_recovery(me.directory) is None
         other.release()                                          # ... and now it is gone
         assert resumable(tmp_path) == tmp_path / "slot-1"
         assert adopt_orphan(me) == tmp_path / "slot-1"
-        assert load_recovery(me.directory).log == ["the other app's run"]
+        assert load_recovery(me.directory).reason == "the other app's run"
         assert load_recovery(tmp_path / "slot-1") is None        # moved, not copied
         assert not list((tmp_path / "slot-1").glob("interrupted*"))
     finally:
@@ -109,13 +114,13 @@ def test_the_newest_orphan_is_adopted_and_an_own_run_comes_first(tmp_path):
 
     for i, when in ((1, 100.0), (2, 300.0), (3, 200.0)):
         d = tmp_path / f"slot-{i}"
-        _saved(d, log=(f"run {i}",))
+        _saved(d, reason=f"run {i}")
         info = json.loads((d / "interrupted.json").read_text())
         (d / "interrupted.json").write_text(json.dumps({**info, "saved_at": when}))
     me = claim_slot(tmp_path)
     try:
         assert adopt_orphan(me) == tmp_path / "slot-2"
-        assert load_recovery(me.directory).log == ["run 2"]
+        assert load_recovery(me.directory).reason == "run 2"
         assert adopt_orphan(me) is None                          # our slot is not empty now
     finally:
         me.release()

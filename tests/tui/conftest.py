@@ -25,6 +25,34 @@ def pytest_pyfunc_call(pyfuncitem):
 
 
 @pytest.fixture(autouse=True)
+def _no_swallowed_errors(request):
+    """Fail a test when a guarded handler (or a run) caught an unexpected exception: @guarded
+    keeps the app alive, which must not keep a bug out of sight. A test that provokes one on
+    purpose says so with ``@pytest.mark.expect_internal_error``."""
+    import logging
+
+    caught: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            caught.append(record)
+
+    handler = Collect(level=logging.ERROR)
+    logger = logging.getLogger("termnist.internal")
+    logger.addHandler(handler)
+    try:
+        yield caught
+    finally:
+        logger.removeHandler(handler)
+    if caught and request.node.get_closest_marker("expect_internal_error") is None:
+        first = caught[0]
+        detail = logging.Formatter().formatException(first.exc_info) if first.exc_info else ""
+        pytest.fail(f"{len(caught)} exception(s) swallowed by the app: {first.getMessage()}\n{detail}")
+    if not caught and request.node.get_closest_marker("expect_internal_error") is not None:
+        pytest.fail("the test expected an exception to be caught, and none was")
+
+
+@pytest.fixture(autouse=True)
 def _isolated_config(tmp_path, monkeypatch):
     """No test reads or writes the user's real settings or recovery slot."""
     monkeypatch.setenv("TERMNIST_CONFIG_DIR", str(tmp_path / "config"))

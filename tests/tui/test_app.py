@@ -13,6 +13,7 @@ from textual.widgets import Input, Static
 from engine.errors import DatasetNotFoundError
 from tests.tui.conftest import press, settle, wait_for
 from tests.tui.screen_text import screen_text
+from engine import events as ev
 from tui import messages as msg
 from tui.runner import make_predictions
 from tui.screens.dialogs import ConfirmScreen, PathScreen
@@ -55,7 +56,7 @@ async def test_bad_value_is_explained_and_train_refused(make_app, synthetic, fie
         assert reason in error_text(app, field)                 # shown next to the field as typed
         await pilot.press("f5")
         await pilot.pause()
-        assert not app.training and app.runner is None          # refused ...
+        assert not app.training and app.trainer.runner is None          # refused ...
         assert any(reason in line for line in app.epoch_log.lines)   # ... with the reason logged
         notes = [n.message for n in app._notifications]
         assert any("Cannot train" in n and reason in n for n in notes)
@@ -84,7 +85,7 @@ async def test_short_training_run_on_the_bundled_sample(make_app, sample):
         await settle(pilot)
         app.form.set_values(SMALL)
         await press(pilot, "f5")
-        assert app.run_count == 1, (app.errors_seen, app.epoch_log.lines[-3:])
+        assert app.trainer.run_count == 1, (app.errors_seen, app.epoch_log.lines[-3:])
         assert app.panel == "train"                   # small terminal: jumps to the chart/log
         await wait_for(pilot, lambda: not app.training, what="the run to end")
         await pilot.pause(0.4)                        # one chart timer tick
@@ -97,7 +98,7 @@ async def test_short_training_run_on_the_bundled_sample(make_app, sample):
         rows = [line for line in app.epoch_log.lines if line.lstrip().startswith(("1/2", "2/2"))]
         assert len(rows) == 2
         assert any("test accuracy" in line for line in app.epoch_log.lines)
-        assert app.last_test_acc is not None and app.last_test_acc > 0.5
+        assert app.view.last_test_acc is not None and app.view.last_test_acc > 0.5
         text = screen_text(app)
         assert "epoch" in text and "loss" in text     # axis labels on screen
         # preview captions: guess, confidence, (true)
@@ -113,15 +114,15 @@ async def test_start_pressed_twice_starts_one_run(make_app, synthetic):
     app = make_app(synthetic)
     started = []
     async with app.run_test(size=(100, 30), message_hook=lambda m: started.append(m)
-                            if isinstance(m, msg.RunStarted) else None) as pilot:
+                            if isinstance(m, msg.TrainingEvent) and isinstance(m.event, ev.RunStarted) else None) as pilot:
         await settle(pilot)
         app.form.set_values(LONG)
         await press(pilot, "f5", "f5", "f5")
         await wait_for(pilot, lambda: started, what="RunStarted")
-        assert app.run_count == 1
+        assert app.trainer.run_count == 1
         assert len([w for w in app.workers if w.group == "training"]) == 1
         app.action_train()                             # even called directly: refused
-        assert app.run_count == 1
+        assert app.trainer.run_count == 1
         await press(pilot, "f7")
         await wait_for(pilot, lambda: not app.training, what="stop")
     assert len(started) == 1
@@ -138,7 +139,7 @@ async def test_pause_resume_stop(make_app, synthetic):
         assert app.check_action("pause", ()) and not app.check_action("resume", ())
         await press(pilot, "f6")
         await wait_for(pilot, lambda: any("paused at" in l for l in app.epoch_log.lines), what="pause")
-        assert app.paused and app.check_action("resume", ()) and not app.check_action("pause", ())
+        assert app.trainer.paused and app.check_action("resume", ()) and not app.check_action("pause", ())
         n = len(app.chart.data.train_loss)
         await pilot.pause(0.3)
         assert len(app.chart.data.train_loss) == n          # nothing trains while paused
@@ -165,7 +166,7 @@ async def test_divergence_is_reported_and_another_run_can_start(make_app, synthe
         app.form.set_values(SMALL)
         await press(pilot, "f5")
         await wait_for(pilot, lambda: not app.training, what="the second run")
-        assert app.run_count == 2
+        assert app.trainer.run_count == 2
         assert any("run 2 completed" in line for line in app.epoch_log.lines)
 
 
@@ -188,7 +189,7 @@ async def test_save_then_load(make_app, synthetic, tmp_path, monkeypatch):
         await press(pilot, "enter")
         await wait_for(pilot, lambda: (tmp_path / "model.npz").exists(), what="the file")
         await wait_for(pilot, lambda: any("saved model" in l for l in app.epoch_log.lines), what="saved")
-        saved_acc = app.last_test_acc
+        saved_acc = app.view.last_test_acc
 
         # change the form, then load: the model's settings come back
         app.form.set_values({"hidden": "99", "seed": "0"})
@@ -198,7 +199,7 @@ async def test_save_then_load(make_app, synthetic, tmp_path, monkeypatch):
         await press(pilot, "enter")
         await wait_for(pilot, lambda: any("loaded " in l for l in app.epoch_log.lines), what="loaded")
         assert app.form.values()["hidden"] == "12" and app.form.values()["seed"] == "3"
-        assert app.last_test_acc == pytest.approx(saved_acc)
+        assert app.view.last_test_acc == pytest.approx(saved_acc)
         assert app.preview.predictions.label == "loaded model"
         assert "test accuracy" in [l for l in app.epoch_log.lines if "loaded " in l][0]
 
@@ -289,9 +290,9 @@ async def test_quit_while_training_asks_first(make_app, synthetic):
         await settle(pilot)
         app.form.set_values(LONG)
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: app.runner is not None and app.runner.session is not None,
+        await wait_for(pilot, lambda: app.trainer.runner is not None and app.trainer.runner.session is not None,
                        what="the session")
-        session = app.runner.session
+        session = app.trainer.runner.session
         await press(pilot, "ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         await press(pilot, "n")
@@ -373,7 +374,7 @@ async def test_footer_shows_only_what_can_act_now(make_app, synthetic):
         assert "Stop" not in footer and "Pause" not in footer and "Save" not in footer
         app.form.set_values(LONG)
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: app.runner is not None and app.runner.session is not None)
+        await wait_for(pilot, lambda: app.trainer.runner is not None and app.trainer.runner.session is not None)
         await pilot.pause(0.1)
         footer = screen_text(app).splitlines()[-1]
         assert "Stop" in footer and "Pause" in footer and "Save" in footer
@@ -390,7 +391,7 @@ async def test_missing_data_says_where_it_looked(make_app, tmp_path):
         raise DatasetNotFoundError("MNIST not found", searched)
 
     app = make_app(None)
-    app._load_dataset_fn = loader
+    app.datasets._loader = loader
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         text = "\n".join(app.epoch_log.lines)
@@ -441,14 +442,17 @@ async def test_corrupt_settings_file_is_ignored(make_app, synthetic, tmp_path):
         assert not app.errors_seen
 
 
+@pytest.mark.expect_internal_error
 async def test_a_failing_handler_is_reported_not_fatal(make_app, synthetic):
     app = make_app(synthetic)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        app.post_message(msg.EpochCompleted(update=None))      # malformed: handler raises
+        app.post_message(msg.TrainingEvent(ev.EpochEnded(  # malformed: the handler raises
+            epoch=1, epochs=1, train_loss=None, train_acc=None, val_loss=None, val_acc=None,  # type: ignore[arg-type]
+            seconds=0.0, samples_per_s=0.0, lr=0.1, global_step=1)))
         await pilot.pause()
         assert app.is_running
-        assert any("on_epoch_completed" in e for e in app.errors_seen)
+        assert any("on_training_event" in e for e in app.errors_seen)
         app.form.set_values(SMALL)
         await pilot.press("f5")
         await wait_for(pilot, lambda: not app.training)
@@ -461,8 +465,8 @@ async def test_changing_the_form_while_training_does_not_touch_the_run(make_app,
         await settle(pilot)
         app.form.set_values(LONG)
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: app.runner is not None and app.runner.session is not None)
-        session = app.runner.session
+        await wait_for(pilot, lambda: app.trainer.runner is not None and app.trainer.runner.session is not None)
+        session = app.trainer.runner.session
         await type_into(pilot, "lr", "0.5")
         await type_into(pilot, "hidden", "7")
         assert session.config.lr == 0.1 and session.config.hidden == (16,)
@@ -470,8 +474,8 @@ async def test_changing_the_form_while_training_does_not_touch_the_run(make_app,
         await press(pilot, "f7")
         await wait_for(pilot, lambda: not app.training)
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: app.runner is not None and app.runner.session is not None)
-        assert app.runner.session.config.lr == 0.5 and app.runner.session.config.hidden == (7,)
+        await wait_for(pilot, lambda: app.trainer.runner is not None and app.trainer.runner.session is not None)
+        assert app.trainer.runner.session.config.lr == 0.5 and app.trainer.runner.session.config.hidden == (7,)
         await press(pilot, "f7")
         await wait_for(pilot, lambda: not app.training)
 
@@ -491,7 +495,7 @@ async def test_resume_continues_an_interrupted_run(make_app, synthetic, tmp_path
 
     app = make_app(synthetic, resume=True)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.run_count == 1 and not app.training, what="the resumed run")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="the resumed run")
         lines = app.epoch_log.lines
         assert any("1 of 3 epochs done" in line for line in lines)
         rows = [line.split()[0] for line in lines if line.lstrip()[:3] in ("1/3", "2/3", "3/3")]
@@ -533,7 +537,7 @@ async def test_picking_another_dataset_shows_its_test_images(make_app, synthetic
         return fashion if name == "fashion-mnist" else synthetic
 
     app = make_app(synthetic)
-    app._load_dataset_fn = loader
+    app.datasets._loader = loader
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.form.query_one("#field-dataset").value = "fashion-mnist"
@@ -593,7 +597,7 @@ async def test_start_with_a_model_to_load(make_app, synthetic, tmp_path):
     save_checkpoint(path, session.checkpoint())
     app = make_app(synthetic, load=str(path))
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.last_test_acc is not None, what="the model")
+        await wait_for(pilot, lambda: app.view.last_test_acc is not None, what="the model")
         assert app.form.values()["hidden"] == "10" and app.form.values()["seed"] == "4"
         assert app.preview.predictions.label == "loaded model"
         assert any(line.lstrip().startswith("1/1") for line in app.epoch_log.lines)

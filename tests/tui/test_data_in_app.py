@@ -29,6 +29,7 @@ from tests.tui.conftest import press, settle, wait_for
 from tests.tui.screen_text import screen_text
 from tui import data_status
 from tui import messages as msg
+from tui.controllers.downloads import DownloadProgress
 from tui.app import TermnistApp
 from tui.screens.data_screen import DataScreen
 from tui.screens.digit_detail import DigitScreen
@@ -178,7 +179,7 @@ async def test_missing_data_opens_the_panel_with_the_places_searched(make_app):
         raise DatasetNotFoundError("MNIST not found", searched)
 
     app = make_app(None)
-    app._load_dataset_fn = loader
+    app.datasets._loader = loader
     async with app.run_test(size=(100, 34)) as pilot:
         await settle(pilot)
         await panel_shown(pilot, "the data panel")
@@ -213,17 +214,17 @@ async def test_choosing_the_sample_trains_on_the_sample(make_app, synthetic):
         raise DatasetNotFoundError("MNIST not found", ("/nowhere/mnist (no such directory)",))
 
     app = make_app(None)
-    app._load_dataset_fn = loader
+    app.datasets._loader = loader
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await panel_shown(pilot, "the data panel")
         app.form.set_values(SMALL)
         await press(pilot, "s")
-        await wait_for(pilot, lambda: app.run_count == 1, what="a run")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1, what="a run")
         await wait_for(pilot, lambda: not app.training, what="the run to end")
         assert not isinstance(app.screen, DataScreen)
         assert app.form.values()["dataset"] == "mnist-sample" and app.dataset is sample
-        assert app.model_dataset == "mnist-sample"
+        assert app.view.model_dataset == "mnist-sample"
         assert any("run 1 completed" in line for line in app.epoch_log.lines), app.epoch_log.lines[-5:]
         assert "bundled MNIST sample, not the full set" in status(app)
         assert asked.count("mnist-sample") >= 1 and not app.errors_seen
@@ -250,7 +251,8 @@ async def test_download_shows_progress_and_mirror_failures_then_loads_the_full_s
         assert app.dataset.x_train.shape == (200, 28, 28)
         assert "MNIST (200 train images), the full set" in status(app)
         # progress: bytes of each file, with the panel's bar and text following it
-        infos = [m.info for m in seen if isinstance(m, msg.DownloadProgress)]
+        infos = [m.update.info for m in seen
+                 if isinstance(m, msg.DownloadUpdate) and isinstance(m.update, DownloadProgress)]
         assert {i.file for i in infos} == set(GZ)
         assert all(re.search(r"^file [1-4]/4: \S+  \d+(\.\d)? k?B / \d+(\.\d)? k?B +\d+%", i.text())
                    for i in infos), [i.text() for i in infos]
@@ -326,7 +328,7 @@ async def test_cancel_keeps_the_part_and_download_resumes(registry, tmp_path, mo
         panel = await panel_shown(pilot, "reopened")
         assert panel.status_text.startswith("file 1/4: train-images-idx3-ubyte.gz")
         await press(pilot, "c")
-        await wait_for(pilot, lambda: not app.downloading, what="cancelled")
+        await wait_for(pilot, lambda: not app.downloads.downloading, what="cancelled")
         assert "Download cancelled; the partial file is kept" in panel.status_text
         assert "Download MNIST" in screen_text(app)              # offered again
         part = tmp_path / "cache" / "mnist" / f"{GZ[0]}.part"
@@ -337,7 +339,7 @@ async def test_cancel_keeps_the_part_and_download_resumes(registry, tmp_path, mo
         await press(pilot, "d")
         await wait_for(pilot, lambda: app.dataset is not None, what="the resumed download")
         assert app.dataset.x_train.shape == (2500, 28, 28)
-        assert any("resuming at byte" in line for line in app.download_lines), app.download_lines
+        assert any("resuming at byte" in line for line in app.downloads.lines), app.downloads.lines
 
 
 async def test_download_with_a_data_directory_goes_into_it(registry, tmp_path):
@@ -352,7 +354,7 @@ async def test_download_with_a_data_directory_goes_into_it(registry, tmp_path):
         assert f"looks only in {mine}" in panel.report.hint
         await press(pilot, "d")
         await wait_for(pilot, lambda: app.dataset is not None, what="the downloaded set")
-        assert app.data_dir == str(mine) and app.dataset.source == str(mine / "mnist")
+        assert app.datasets.data_dir == str(mine) and app.dataset.source == str(mine / "mnist")
         assert sorted(p.name for p in (mine / "mnist").iterdir()) == sorted(GZ)
         assert not (tmp_path / "cache" / "mnist").exists()
 
@@ -386,7 +388,7 @@ async def test_directory_bad_then_good_is_used_and_remembered(nowhere, tmp_path)
         await press(pilot, "enter")
         await wait_for(pilot, lambda: app.dataset is not None, what="the directory's set")
         assert not isinstance(app.screen, DataScreen)
-        assert app.data_dir == str(tmp_path / "my data")
+        assert app.datasets.data_dir == str(tmp_path / "my data")
         assert app.dataset.source == str(good) and len(app.dataset.y_train) == 120
         assert "MNIST (120 train images), the full set" in status(app)
         await press(pilot, "ctrl+q")
@@ -397,7 +399,7 @@ async def test_directory_bad_then_good_is_used_and_remembered(nowhere, tmp_path)
     async with again.run_test(size=(100, 34)) as pilot:
         await settle(pilot)
         await wait_for(pilot, lambda: again.dataset is not None, what="the remembered set")
-        assert again.data_dir == str(tmp_path / "my data") and again.dataset.source == str(good)
+        assert again.datasets.data_dir == str(tmp_path / "my data") and again.dataset.source == str(good)
         assert not isinstance(again.screen, DataScreen)
 
 
@@ -429,9 +431,9 @@ async def test_falling_back_to_the_sample_says_so_once(nowhere, tmp_path, monkey
                        what="the sample again")
         await settle(pilot)
         assert not isinstance(app.screen, DataScreen)            # said once per session
-        # the sample forced the validation size down (10000 -> 2000); a full set undoes that
-        assert app.form.values()["val_size"] == "2000"
-        app.form.base = app.form.base.replace(val_size=2400)
+        # the form keeps the user's validation size: a run fits it to the set it trains on
+        # (that run only), so nothing chosen for the sample outlives it
+        assert app.form.values()["val_size"] == "10000"
         full = write_set(tmp_path / "full", n_train=2500, n_test=20)
         await press(pilot, "ctrl+d")
         panel = await panel_shown(pilot, "ctrl+d")
@@ -440,9 +442,8 @@ async def test_falling_back_to_the_sample_says_so_once(nowhere, tmp_path, monkey
         panel.query_one("#dir-input", Input).value = str(full)
         await press(pilot, "enter")
         await wait_for(pilot, lambda: not app.dataset.is_sample, what="the directory's set")
-        assert app.form.values()["val_size"] == "2400"
-        assert any("validation size back to 2400" in line for line in app.epoch_log.lines)
-        assert app.form.dataset_states["mnist"] == "found" and app.data_dir == str(full)
+        assert app.form.values()["val_size"] == "10000"
+        assert app.form.dataset_states["mnist"] == "found" and app.datasets.data_dir == str(full)
         assert "MNIST (2,500 train images), the full set" in status(app)
 
 

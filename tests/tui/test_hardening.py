@@ -5,6 +5,7 @@ training) -- each driven through Pilot like a user would, on small data."""
 from __future__ import annotations
 
 import gc
+import json
 import signal
 import threading
 from pathlib import Path
@@ -129,7 +130,7 @@ async def test_divergence_keeps_the_last_good_weights_which_save(make_app, synth
         await wait_for(pilot, lambda: isinstance(app.screen, PathScreen), what="save dialog")
         app.screen.query_one("#path", Input).value = str(tmp_path / "kept.npz")
         await press(pilot, "enter")
-        await wait_for(pilot, lambda: app.last_saved is not None, what="the save")
+        await wait_for(pilot, lambda: app.files.last_saved is not None, what="the save")
     from engine.checkpoint import load_checkpoint
 
     saved = load_checkpoint(tmp_path / "kept.npz").model.get_weights()   # validates: finite, shapes
@@ -137,6 +138,7 @@ async def test_divergence_keeps_the_last_good_weights_which_save(make_app, synth
 
 
 # ---------------------------------------------------------------- a failing form handler
+@pytest.mark.expect_internal_error
 async def test_an_error_in_a_form_handler_is_reported_and_the_app_lives_on(make_app, synthetic, monkeypatch):
     from tui.widgets.hyperparameter_form import HyperparameterForm
 
@@ -165,10 +167,10 @@ async def test_a_network_too_large_is_refused_next_to_its_field(make_app, synthe
         assert any("GiB" in n.message and n.severity == "error" for n in app._notifications)
         assert "GiB" in error_text(app, "hidden")                    # next to the field
         assert app.focused is app.form.query_one("#field-hidden")
-        assert app.runner is None and app.model is None              # nothing was trained
+        assert app.trainer.runner is None and app.model is None              # nothing was trained
         app.form.set_values({"hidden": "16"})
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: app.run_count == 2 and not app.training, what="a good run")
+        await wait_for(pilot, lambda: app.trainer.run_count == 2 and not app.training, what="a good run")
         assert any("run 2 completed" in line for line in app.epoch_log.lines)
 
 
@@ -191,7 +193,7 @@ async def test_ctrl_c_quits_like_ctrl_q_and_asks_while_training(make_app, synthe
         assert app.is_running and app.training
         await press(pilot, "ctrl+c")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation again")
-        session = app.runner.session
+        session = app.trainer.runner.session
         await press(pilot, "y")
         await wait_for(pilot, lambda: app.return_code is not None, what="the exit")
     assert app.return_code == 0 and session.stop_requested
@@ -219,10 +221,10 @@ async def test_hangup_keeps_the_last_epoch_and_the_log_then_exits(make_app, synt
         app.form.set_values(LONG)
         await press(pilot, "f5")
         await wait_for(pilot, lambda: (state / "interrupted.json").exists(), what="the first autosave")
-        await wait_for(pilot, lambda: app.last_val_acc is not None, what="a logged epoch")
-        runner, session = app.runner, app.runner.session
+        await wait_for(pilot, lambda: app.view.last_val_acc is not None, what="a logged epoch")
+        runner, session = app.trainer.runner, app.trainer.runner.session
         # what the SIGHUP handler starts (minus the os._exit watchdog, which would end pytest)
-        threading.Thread(target=app._shutdown_for_signal, args=(signum, False)).start()
+        threading.Thread(target=app.hangup.shutdown, args=(signum, False)).start()
         await wait_for(pilot, lambda: app.return_code is not None, what="the exit")
     assert app.return_code == 128 + signum
     assert session.stop_requested and runner.abandoned               # the worker was stopped
@@ -230,9 +232,9 @@ async def test_hangup_keeps_the_last_epoch_and_the_log_then_exits(make_app, synt
     assert rec.reason == reason
     done = rec.checkpoint.metadata["epochs_done"]
     assert done >= 1 and len(rec.checkpoint.metadata["history"]) == done
-    rows = [line.split()[0] for line in rec.log if line.lstrip()[:1].isdigit()]
-    assert rows[:done] == [f"{e}/100000" for e in range(1, done + 1)]    # every epoch's row
-    assert any(line.startswith("* run 1:") for line in rec.log)
+    # the slot keeps the structured history (the log is rendered from it), not screen text
+    assert [h["epoch"] for h in rec.checkpoint.metadata["history"]] == list(range(1, done + 1))
+    assert "log" not in json.loads((state / "interrupted.json").read_text())
 
 
 async def test_a_second_app_keeps_its_cut_run_in_its_own_slot(make_app, synthetic, state):
@@ -242,22 +244,21 @@ async def test_a_second_app_keeps_its_cut_run_in_its_own_slot(make_app, syntheti
 
     _saved = cut_run(synthetic, TrainConfig(dataset="synthetic", hidden=(8,), epochs=4, batch_size=32,
                                             val_size=100), epochs_done=1)
-    save_recovery(_saved.checkpoint(last_completed_epoch=True), log=["the first app's run"],
-                  reason="connection lost (SIGHUP)", directory=state)
+    save_recovery(_saved.checkpoint(last_completed_epoch=True), reason="the first app's run", directory=state)
     first_app = claim_slot(state)                 # the first app is still running
     try:
         app = make_app(synthetic)
         async with app.run_test(size=(100, 30)) as pilot:
             await settle(pilot)
-            assert app.state_dir == state / "slot-1"
+            assert app.recovery.directory == state / "slot-1"
             assert any("another termnist is running" in line for line in app.epoch_log.lines)
             assert not isinstance(app.screen, ConfirmScreen)       # the other's run is not offered
             app.form.set_values(LONG)
             await press(pilot, "f5")
             await wait_for(pilot, lambda: (state / "slot-1" / "interrupted.json").exists(), what="autosave")
-            threading.Thread(target=app._shutdown_for_signal, args=(signal.SIGHUP, False)).start()
+            threading.Thread(target=app.hangup.shutdown, args=(signal.SIGHUP, False)).start()
             await wait_for(pilot, lambda: app.return_code is not None, what="the exit")
-        assert load_recovery(state).log == ["the first app's run"]                   # untouched
+        assert load_recovery(state).reason == "the first app's run"                   # untouched
         assert load_recovery(state / "slot-1").reason == "connection lost (SIGHUP)"  # its own
     finally:
         first_app.release()
@@ -265,7 +266,7 @@ async def test_a_second_app_keeps_its_cut_run_in_its_own_slot(make_app, syntheti
     app = make_app(synthetic)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the offer")
-        assert app.state_dir == state and "1/4 epochs" in screen_text(app)
+        assert app.recovery.directory == state and "1/4 epochs" in screen_text(app)
         await press(pilot, "n")
         await pilot.pause(0.05)
     clear_recovery(state)                          # (resumed and finished, say)
@@ -303,7 +304,7 @@ async def test_a_hangup_after_the_run_completed_keeps_nothing(make_app, syntheti
         await wait_for(pilot, lambda: any("run 1 completed" in line for line in app.epoch_log.lines),
                        what="the completed line")
         assert app.training                          # the worker is still making the preview
-        threading.Thread(target=app._shutdown_for_signal, args=(signal.SIGTERM, False)).start()
+        threading.Thread(target=app.hangup.shutdown, args=(signal.SIGTERM, False)).start()
         await wait_for(pilot, lambda: app.return_code is not None, what="the exit")
     assert load_recovery(state) is None
 
@@ -316,9 +317,7 @@ async def test_start_offers_the_cut_run_and_yes_continues_it_exactly(make_app, s
         straight = TrainingSession(config, synthetic)
         list(straight.run())
         cut = cut_run(synthetic, config, epochs_done=2)
-    log = ["* run 1: the cut run's header", *[line for line in ("  1/4 row one", "  2/4 row two")]]
-    save_recovery(cut.checkpoint(last_completed_epoch=True), log=log, reason="connection lost (SIGHUP)",
-                  directory=state)
+    save_recovery(cut.checkpoint(last_completed_epoch=True), reason="connection lost (SIGHUP)", directory=state)
 
     app = make_app(synthetic)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -326,11 +325,11 @@ async def test_start_offers_the_cut_run_and_yes_continues_it_exactly(make_app, s
         text = screen_text(app)
         assert "An interrupted run was saved" in text and "2/4 epochs" in text
         await press(pilot, "y")
-        await wait_for(pilot, lambda: app.run_count == 1 and not app.training, what="the resumed run")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="the resumed run")
         lines = app.epoch_log.lines
-        assert lines[lines.index(log[0]):][:3] == log                     # its log, replayed
         rows = [line.split()[0] for line in lines if line.lstrip()[:2] in ("1/", "2/", "3/", "4/")]
-        assert rows == ["1/4", "2/4", "3/4", "4/4"]                      # epochs continue
+        assert rows == ["1/4", "2/4", "3/4", "4/4"]      # its history as rows, then the epochs continue
+        assert not any("settings changed" in line for line in lines)     # nothing changed
         assert any("resuming after epoch 2" in line for line in lines)
         assert len(app.chart.data.val_loss) == 4                          # the curves continue
         xs, _ = app.chart.data.train_loss.points()
@@ -369,7 +368,7 @@ async def test_a_damaged_slot_is_reported_not_fatal(make_app, synthetic, state):
         assert "damaged recovery file" in app.errors_seen[-1]
         app.form.set_values(SMALL)
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: app.run_count == 1 and not app.training, what="a run")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="a run")
         assert any("run 1 completed" in line for line in app.epoch_log.lines)
 
 
@@ -424,7 +423,7 @@ async def test_save_while_training_writes_one_consistent_moment(make_app, synthe
         await wait_for(pilot, lambda: isinstance(app.screen, PathScreen), what="save dialog")
         app.screen.query_one("#path", Input).value = str(tmp_path / "live.npz")
         await press(pilot, "enter")
-        await wait_for(pilot, lambda: app.last_saved is not None, what="the save")
+        await wait_for(pilot, lambda: app.files.last_saved is not None, what="the save")
         assert app.training                       # saved mid-run
         await press(pilot, "f7")
         await wait_for(pilot, lambda: not app.training, what="stop")
@@ -451,19 +450,19 @@ async def test_runs_train_in_a_child_process_that_ends_with_the_app(make_app, sy
     app = make_app(synthetic)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await wait_for(pilot, lambda: app.trainer_process is not None and app.trainer_process.holds(synthetic),
+        await wait_for(pilot, lambda: app.trainer.trainer_process is not None and app.trainer.trainer_process.holds(synthetic),
                        what="the training process, prepared ahead of F5")
-        pid = app.trainer_process.pid
+        pid = app.trainer.trainer_process.pid
         assert pid != os.getpid()
         app.form.set_values(SMALL)
         for run in (1, 2):                           # one child serves run after run
             await press(pilot, "f5")
-            await wait_for(pilot, lambda: app.run_count == run and not app.training, what=f"run {run}")
-            assert app.trainer_process.pid == pid
+            await wait_for(pilot, lambda: app.trainer.run_count == run and not app.training, what=f"run {run}")
+            assert app.trainer.trainer_process.pid == pid
         assert type(app.model).__name__ == "ProcessSession"
-        assert app.last_test_acc is not None and app.predictions is not None
+        assert app.view.last_test_acc is not None and app.view.predictions is not None
         assert not any("own process" in line for line in app.epoch_log.lines)
-    assert app.trainer_process is None
+    assert app.trainer.trainer_process is None
     assert not process_exists(pid)
 
 
@@ -473,13 +472,13 @@ async def test_a_run_started_early_on_data_since_replaced_is_ended_first(make_ap
     app = make_app(synthetic)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await wait_for(pilot, lambda: app.trainer_process is not None and app.trainer_process.holds(synthetic),
+        await wait_for(pilot, lambda: app.trainer.trainer_process is not None and app.trainer.trainer_process.holds(synthetic),
                        what="the prepared training process")
         other = make_dataset(n_train=600, n_test=200, side=8, seed=5)
-        monkeypatch.setattr(app, "get_dataset", lambda name: other)
+        monkeypatch.setattr(app.datasets, "get", lambda name: other)
         app.form.set_values(SMALL)
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: app.run_count == 1 and not app.training, what="the run")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="the run")
         assert any("run 1 completed" in line for line in app.epoch_log.lines)
         assert not any("own process" in line for line in app.epoch_log.lines)
         assert type(app.model).__name__ == "ProcessSession" and app.model.dataset is other
@@ -497,7 +496,7 @@ async def test_a_child_that_cannot_start_falls_back_to_a_thread(make_app, synthe
         await settle(pilot)
         app.form.set_values(SMALL)
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: app.run_count == 1 and not app.training, what="the run")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="the run")
         assert any("own process instead of a separate one" in line and "no fork" in line
                    for line in app.epoch_log.lines)
         assert any("run 1 completed" in line for line in app.epoch_log.lines)
@@ -510,8 +509,8 @@ async def test_a_child_killed_mid_run_is_reported_and_the_next_run_works(make_ap
         await settle(pilot)
         app.form.set_values(LONG)
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: app.progress_text.startswith("epoch"), what="steps")
-        pid = app.trainer_process.pid
+        await wait_for(pilot, lambda: app.view.progress_text.startswith("epoch"), what="steps")
+        pid = app.trainer.trainer_process.pid
         import os
 
         os.kill(pid, signal.SIGKILL)
@@ -519,9 +518,9 @@ async def test_a_child_killed_mid_run_is_reported_and_the_next_run_works(make_ap
         assert shown_to_user(app, "training process ended unexpectedly (killed by SIGKILL)")
         app.form.set_values(SMALL)
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: app.run_count == 2 and not app.training, what="run 2")
+        await wait_for(pilot, lambda: app.trainer.run_count == 2 and not app.training, what="run 2")
         assert any("run 2 completed" in line for line in app.epoch_log.lines)
-        assert app.trainer_process.pid != pid
+        assert app.trainer.trainer_process.pid != pid
 
 
 # ------------------------------------------------------------------- a long session
@@ -549,7 +548,7 @@ async def test_a_long_session_keeps_memory_flat(make_app, sample, monkeypatch, c
         app.form.set_values({"hidden": "16", "epochs": "50", "batch_size": "128", "val_size": "500",
                              "lr": "0.1"})
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: app.run_count == 1 and not app.training, timeout=60, what="run 1")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, timeout=60, what="run 1")
         series = app.chart.data.train_loss
         assert series.bucket > 1 and len(series.xs) <= series.capacity   # 50 x 75 steps, decimated
         figures["after 50 epochs"] = _rss_mib()
@@ -557,10 +556,10 @@ async def test_a_long_session_keeps_memory_flat(make_app, sample, monkeypatch, c
         per_run, per_run_child = [], []
         for run in range(2, 7):
             await press(pilot, "f5")
-            await wait_for(pilot, lambda: app.run_count == run and not app.training, timeout=30,
+            await wait_for(pilot, lambda: app.trainer.run_count == run and not app.training, timeout=30,
                            what=f"run {run}")
             per_run.append(_rss_mib()[0])
-            per_run_child.append(_rss_mib(app.trainer_process.pid)[0])
+            per_run_child.append(_rss_mib(app.trainer.trainer_process.pid)[0])
         assert any("run 6 completed" in line for line in app.epoch_log.lines)
         figures["after 5 more runs"] = _rss_mib()
         log = app.epoch_log
@@ -576,7 +575,7 @@ async def test_a_long_session_keeps_memory_flat(make_app, sample, monkeypatch, c
         shown_keys = len(app.query("FooterKey"))
         assert live.count("ProcessSession") == 1                   # the last run's, for Save
         assert live.count("TrainingSession") == 0                  # they live in the child
-        figures["training process"] = _rss_mib(app.trainer_process.pid)
+        figures["training process"] = _rss_mib(app.trainer.trainer_process.pid)
         assert live.count("FooterKey") <= 2 * shown_keys, (live.count("FooterKey"), shown_keys)
     with capsys.disabled():
         print("\nlong session RSS (MiB, current/peak): "
@@ -596,7 +595,7 @@ def test_the_slot_survives_a_crash_in_the_middle_of_a_save(tmp_path, monkeypatch
 
     data = make_dataset()
     config = TrainConfig(dataset="synthetic", hidden=(8,), epochs=3, batch_size=64, val_size=100)
-    save_recovery(cut_run(data, config, 1).checkpoint(last_completed_epoch=True), log=["one"], directory=tmp_path)
+    save_recovery(cut_run(data, config, 1).checkpoint(last_completed_epoch=True), reason="one", directory=tmp_path)
     second = cut_run(data, config, 2).checkpoint(last_completed_epoch=True)
     real_replace = recovery.os.replace
 
@@ -607,13 +606,13 @@ def test_the_slot_survives_a_crash_in_the_middle_of_a_save(tmp_path, monkeypatch
 
     monkeypatch.setattr(recovery.os, "replace", crash_at_the_marker)
     with pytest.raises(KeyboardInterrupt):
-        save_recovery(second, log=["two"], directory=tmp_path)
+        save_recovery(second, reason="two", directory=tmp_path)
     monkeypatch.undo()
     rec = load_recovery(tmp_path)                 # the previous slot, intact
-    assert rec.log == ["one"] and rec.checkpoint.metadata["epochs_done"] == 1
-    save_recovery(second, log=["two"], directory=tmp_path)
+    assert rec.reason == "one" and rec.checkpoint.metadata["epochs_done"] == 1
+    save_recovery(second, reason="two", directory=tmp_path)
     rec = load_recovery(tmp_path)
-    assert rec.log == ["two"] and rec.checkpoint.metadata["epochs_done"] == 2
+    assert rec.reason == "two" and rec.checkpoint.metadata["epochs_done"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["interrupted-b.npz", "interrupted.json", "interrupted.npz"]
     from engine.recovery import clear_recovery
 
@@ -642,7 +641,7 @@ def test_reading_the_slot_while_it_is_saved_never_fails(tmp_path, monkeypatch):
 
     def keep_saving():
         while not done.is_set():
-            save_recovery(ckpt, log=["x"], directory=tmp_path)
+            save_recovery(ckpt, reason="x", directory=tmp_path)
 
     writer = threading.Thread(target=keep_saving)
     writer.start()

@@ -16,6 +16,7 @@ from textual.widgets import Input
 
 from engine.training import TrainConfig
 from tests.tui.conftest import settle
+from engine import events as ev
 from tui import messages as msg
 from tui import runner as r
 from tui.app import TermnistApp
@@ -32,14 +33,16 @@ def app(sample) -> TermnistApp:
 
 def finished_run(labels: np.ndarray) -> list[object]:
     """A deterministic three-epoch run, as the runner would report it."""
-    updates: list[object] = [r.Started(CONFIG.to_dict(), "MNIST bundled sample (10000 train / 2000 test images)",
-                                       9000, 1000, 2000, STEPS, 0)]
+    updates: list[object] = [ev.RunStarted(config=CONFIG.to_dict(), n_train=9000, n_val=1000, n_test=2000,
+                                           steps_per_epoch=STEPS,
+                                           dataset="MNIST bundled sample (10000 train / 2000 test images)")]
     for epoch in range(1, 4):
         pts = tuple((g, 2.3 * math.exp(-g / 60) + 0.25 + 0.08 * math.sin(g * 1.7))
                     for g in range((epoch - 1) * STEPS + 1, epoch * STEPS + 1))
         updates.append(r.Points(pts, STEPS))
-        updates.append(r.EpochRow(epoch, 3, 0.9 / epoch, 0.80 + 0.05 * epoch, 0.7 / epoch + 0.1,
-                                  0.82 + 0.04 * epoch, 4.2, 2142.0, 0.1, epoch * STEPS))
+        updates.append(ev.EpochEnded(epoch=epoch, epochs=3, train_loss=0.9 / epoch, train_acc=0.80 + 0.05 * epoch,
+                                     val_loss=0.7 / epoch + 0.1, val_acc=0.82 + 0.04 * epoch, seconds=4.2,
+                                     samples_per_s=2142.0, lr=0.1, global_step=epoch * STEPS))
     n = len(labels)
     guess = labels.astype(int).copy()
     wrong = np.arange(n) % 9 == 4                       # every ninth image, from the fifth, is wrong
@@ -47,14 +50,14 @@ def finished_run(labels: np.ndarray) -> list[object]:
     proba = np.full((n, 10), 0.02, dtype=np.float32)
     proba[np.arange(n), guess] = 0.5 + (np.arange(n) % 5) * 0.1
     updates.append(r.make_predictions(proba, labels, "epoch 3"))
-    updates.append(r.Done("completed", 3, 0.31, 0.912, 13.4))
+    updates.append(ev.Finished(epochs_done=3, test_loss=0.31, test_acc=0.912, seconds=13.4))
     return updates
 
 
 async def show_finished(pilot) -> None:
     app = pilot.app
     await settle(pilot)
-    app.run_count = 1
+    app.trainer.run_count = 1
     for update in finished_run(app.dataset.y_test):
         app.post_message(msg.wrap(update))
     await pilot.pause()

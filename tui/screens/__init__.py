@@ -1,1 +1,51 @@
-"""Modal screens: help, confirm, path prompt, digit detail."""
+"""Screens: help, the data panel, dialogs, digit detail -- and the registry of the screens a
+key opens.
+
+A screen that a key opens from anywhere registers here (``SCREENS``): the app binds its keys,
+shows it in the footer and help, and opens it with ``open(app)``; the app itself does not
+change. ``open`` gets the app and uses only its public attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class ScreenSpec:
+    name: str                          # action "open_screen('<name>')"
+    keys: str                          # Textual key list, e.g. "ctrl+d,f4"
+    description: str                   # footer label
+    open: Callable[[Any], None]        # open(app)
+    key_display: str | None = None
+    priority: bool = False             # keys a focused Input would otherwise take
+
+    def binding(self) -> Binding:
+        return Binding(self.keys, f"open_screen('{self.name}')", self.description,
+                       key_display=self.key_display, priority=self.priority)
+
+
+def _open_data(app: Any) -> None:
+    app.data_panel.open()
+
+
+def _open_help(app: Any) -> None:
+    from tui.screens.help import HelpScreen
+
+    if isinstance(app.screen, HelpScreen):
+        return
+    ds = app.dataset
+    extra = f"Dataset now: {ds.title}, {'bundled sample' if ds.is_sample else ds.source}." if ds is not None else ""
+    app.push_screen(HelpScreen(extra))
+
+
+SCREENS: tuple[ScreenSpec, ...] = (
+    # Data: where the dataset was found, download it, or choose a directory. Priority: a
+    # focused Input would take ctrl+d as "delete right" (Delete does that too).
+    ScreenSpec("data", "ctrl+d,f4", "Data", _open_data, key_display="^d", priority=True),
+    ScreenSpec("help", "f1,question_mark", "Help", _open_help, key_display="F1"),
+)

@@ -82,7 +82,7 @@ class DataScreen(ModalScreen[DataChoice | None]):
         Binding("up", "app.focus_previous", "Previous", show=False),
         # A modal screen hides the app's keys; these two keep working here.
         Binding("f5", "train", "Train", show=False),
-        Binding("f1", "app.help", "Help", show=False),
+        Binding("f1", "app.open_screen('help')", "Help", show=False),
     ]
 
     class DownloadRequested(Message):

@@ -48,11 +48,12 @@ class DigitScreen(ModalScreen[None]):
 
     def _title(self) -> str:
         true = self.class_names[self.true_label]
+        number = self.index + 1          # counted from 1, as the preview's pages count them
         if self.probabilities is None:
-            return f"Test image #{self.index}: true label {true} (no predictions yet)"
+            return f"Test image #{number}: true label {true} (no predictions yet)"
         pred = int(np.argmax(self.probabilities))
         verdict = "right" if pred == self.true_label else "X wrong"
-        return (f"Test image #{self.index}: guess {self.class_names[pred]} "
+        return (f"Test image #{number}: guess {self.class_names[pred]} "
                 f"({self.probabilities[pred] * 100:.1f}%), true {true}: {verdict}")
 
     def _art(self) -> str:

@@ -49,6 +49,8 @@ class EpochLog(Vertical):
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
         self.lines: list[str] = []   # plain text of what was written (tests, export)
+        self._texts: list[Text] = []  # the same, styled: re-wrapped when the width changes
+        self._width = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="progress-row"):
@@ -64,20 +66,34 @@ class EpochLog(Vertical):
 
     # -- data in ----------------------------------------------------------------------------
     def write_row(self, text: str) -> None:
-        self.log_widget.write(Text(text))
-        self.lines.append(text)
-        del self.lines[: -self.MAX_LINES]
+        self._write(Text(text))
 
     def write_event(self, text: str, severity: str = "information") -> None:
         marker = {"warning": "! ", "error": "!! "}.get(severity, "* ")
         style = {"warning": "bold yellow", "error": "bold red"}.get(severity, "italic")
-        self.log_widget.write(Text(marker + text, style=style))
-        self.lines.append(marker + text)
+        self._write(Text(marker + text, style=style))
+
+    def _write(self, text: Text) -> None:
+        self.log_widget.write(text)
+        self.lines.append(text.plain)
+        self._texts.append(text)
         del self.lines[: -self.MAX_LINES]
+        del self._texts[: -self.MAX_LINES]
 
     def on_resize(self) -> None:
-        # A resize re-wraps the lines; keep the newest in view.
-        self.log_widget.scroll_end(animate=False)
+        self.call_after_refresh(self._rewrap)
+
+    def _rewrap(self) -> None:
+        """RichLog keeps each line as wrapped at the width it was written at: after a width
+        change (a tiny terminal back to 80x24), write them again at the new width."""
+        log = self.log_widget
+        width = log.scrollable_content_region.width
+        if width != self._width and width > 0:
+            self._width = width
+            log.clear()
+            for text in self._texts:
+                log.write(text)
+        log.scroll_end(animate=False)
 
     def set_progress(self, text: str, step: int | None = None, total: int | None = None) -> None:
         self.query_one("#progress-text", Label).update(text)

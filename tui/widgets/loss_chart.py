@@ -97,6 +97,11 @@ class LossChart(PlotextPlot):
         if xs:
             hi = max(xs)
             plt.xlim(0, max(hi, 1.0))
+        ys = ty + vy
+        if self.mode == "accuracy" and ys:
+            # an accuracy is at most 100%: plotext's own limits would run past it
+            lo = min(ys)
+            plt.ylim(max(0.0, lo - max(1.0, (100.0 - lo) * 0.1)), 100.0)
         self.redraws += 1
         self.refresh()
 
