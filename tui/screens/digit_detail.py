@@ -64,8 +64,9 @@ class DigitScreen(ModalScreen[None]):
         lines = probability_bars(self.probabilities, self.class_names, width=20)
         pred = int(np.argmax(self.probabilities))
         out = Text()
-        for k, line in enumerate(lines):
+        for k, bar in enumerate(lines):
             style = "bold" if k == pred else ""
+            line = bar
             if k == self.true_label:
                 line += " <- true"
                 style += " green" if k == pred else " red"

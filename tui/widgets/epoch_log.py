@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -16,14 +18,15 @@ def format_epoch_row(epoch: int, epochs: int, train_loss: float, train_acc: floa
     """One fixed-width log row; lines up under HEADER."""
     vl = f"{val_loss:>8.4f}" if val_loss is not None else f"{'-':>8}"
     va = f"{val_acc * 100:>6.2f}%" if val_acc is not None else f"{'-':>7}"
-    rate = f"{samples_per_s:>9,.0f}" if samples_per_s == samples_per_s and samples_per_s != float("inf") else f"{'-':>9}"
+    ok = not math.isnan(samples_per_s) and samples_per_s != float("inf")
+    rate = f"{samples_per_s:>9,.0f}" if ok else f"{'-':>9}"
     width = len(str(epochs))
     ep = f"{epoch:>{width}}/{epochs}"
     return f"{ep:>5} {train_loss:>8.4f} {train_acc * 100:>6.2f}% {vl} {va} {seconds:>6.1f} {rate}"
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
+    if seconds is None or math.isnan(seconds) or seconds == float("inf"):
         return "--:--"
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)
