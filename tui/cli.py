@@ -17,6 +17,8 @@ from tui.commands import UsageError
 
 COMMAND_MODULES = ("tui.commands.train", "tui.commands.data")
 LOG_FILE_HELP = "write the log here (default: termnist.log in the user log directory, or $TERMNIST_LOG_DIR)"
+# TERM values whose terminal cannot draw the app (no cursor addressing, no alternate screen)
+DUMB_TERMS = ("", "dumb", "unknown")
 
 EPILOG = """\
 commands:
@@ -107,6 +109,12 @@ def run_app(args: argparse.Namespace) -> int:
             " (over SSH use `ssh -t`); to train headless use `termnist train`",
             file=sys.stderr,
         )
+        return 2
+    term = os.environ.get("TERM", "")
+    if term.strip().lower() in DUMB_TERMS:
+        print(f"termnist: this terminal (TERM={term or 'unset'}) cannot draw the app (no cursor movement,"
+              " colours or alternate screen); set TERM to your terminal's type, e.g. TERM=xterm-256color;"
+              " to train headless use `termnist train`", file=sys.stderr)
         return 2
     from tui.app import run_app as run_textual_app
 
