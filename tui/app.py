@@ -34,6 +34,7 @@ from tui.runner import LogLine, Predictions, TrainingRunner, evaluate_checkpoint
 from tui.screens.dialogs import ConfirmScreen, PathScreen
 from tui.screens.digit_detail import DigitScreen
 from tui.screens.help import HelpScreen
+from tui.terminal import ASCII_CLASS, ascii_key
 from tui.widgets.digit_preview import DigitPreview
 from tui.widgets.epoch_log import EpochLog, format_duration, format_epoch_row
 from tui.widgets.hyperparameter_form import HyperparameterForm
@@ -94,8 +95,12 @@ class TermnistApp(DataPanelMixin, App[int]):
         state_dir: str | os.PathLike[str] | None = None,
         handle_signals: bool = False,
         trainer: str = "process",
+        ascii_only: bool = False,
     ) -> None:
         super().__init__()
+        # ASCII-only terminal (tui.terminal.unicode_ok): app.tcss and the widgets draw ASCII
+        self.ascii_only = ascii_only
+        self.set_class(ascii_only, ASCII_CLASS)
         if trainer not in ("process", "thread"):
             raise ValueError(f"trainer must be 'process' or 'thread', not {trainer!r}")
         self.data_dir = data_dir
@@ -150,6 +155,10 @@ class TermnistApp(DataPanelMixin, App[int]):
         self.panel = "form"
         self.progress_text = ""
         self.errors_seen: list[str] = []             # messages of reported errors (tests)
+
+    def get_key_display(self, binding: Binding) -> str:
+        display = super().get_key_display(binding)
+        return ascii_key(display) if self.ascii_only else display     # "⏎" -> "Enter"
 
     # ------------------------------------------------------------------ composition
     def compose(self) -> ComposeResult:
@@ -1267,9 +1276,9 @@ def _newest_npz(directory: Path) -> str | None:
 
 
 def run_app(data_dir: str | None = None, dataset: str | None = None, preset: str | None = None,
-            load: str | None = None, resume: bool = False, **_: Any) -> int:
+            load: str | None = None, resume: bool = False, ascii_only: bool = False, **_: Any) -> int:
     """Run the app in this terminal; returns the exit status (the CLI checks for a TTY)."""
     app = TermnistApp(data_dir=data_dir, dataset=dataset, preset=preset, load=load, resume=resume,
-                      handle_signals=True)
+                      handle_signals=True, ascii_only=ascii_only)
     app.run()
     return int(app.return_code or 0)

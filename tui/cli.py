@@ -117,6 +117,7 @@ def run_app(args: argparse.Namespace) -> int:
               " to train headless use `termnist train`", file=sys.stderr)
         return 2
     from tui.app import run_app as run_textual_app
+    from tui.terminal import unicode_ok
 
     return int(
         run_textual_app(
@@ -125,6 +126,7 @@ def run_app(args: argparse.Namespace) -> int:
             preset=args.preset,
             load=args.load,
             resume=args.resume,
+            ascii_only=not unicode_ok(),       # LANG=C: ASCII borders, chart and shading
         )
         or 0
     )

@@ -9,6 +9,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar, RichLog, Static
 
+from tui.terminal import ascii_only
+from tui.widgets.ascii import AsciiProgressBar, ascii_scrollbars
+
 HEADER = f"{'epoch':>5} {'trn loss':>8} {'trn acc':>7} {'val loss':>8} {'val acc':>7} {'sec':>6} {'samples/s':>9}"
 
 
@@ -56,10 +59,15 @@ class EpochLog(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="progress-row"):
             yield Label("idle", id="progress-text")
-            yield ProgressBar(total=1, show_eta=False, id="epoch-progress")
+            bar_class = AsciiProgressBar if ascii_only(self) else ProgressBar
+            yield bar_class(total=1, show_eta=False, id="epoch-progress")
         yield Static(HEADER, id="log-header", markup=False)
         yield RichLog(max_lines=self.MAX_LINES, wrap=True, min_width=20, markup=False,
                       auto_scroll=True, id="log")
+
+    def on_mount(self) -> None:
+        if ascii_only(self):
+            ascii_scrollbars(self.log_widget)
 
     @property
     def log_widget(self) -> RichLog:
