@@ -31,7 +31,8 @@ def patch_blas(n: int) -> Callable[[], None]:
 
     original, original_trainer = threadpoolctl.threadpool_limits, TermnistApp.TRAINER_BLAS_THREADS
 
-    class threadpool_limits(original):  # noqa: N801 - same name as the patched class
+    # (mypy: subclassing the class read from a variable is the point of the patch)
+    class threadpool_limits(original):  # type: ignore[valid-type,misc]  # noqa: N801 - same name as the patched class
         def __init__(self, limits=None, user_api=None):
             super().__init__(limits=n, user_api=user_api)
 
@@ -61,7 +62,9 @@ def apply_overrides(env: dict[str, str] | os._Environ = os.environ) -> list[str]
     if progress:
         import tui.app
 
-        tui.app.TrainingRunner = functools.partial(tui.app.TrainingRunner, throttle_s=float(progress))
+        # a partial where the class was (the app only calls it)
+        tui.app.TrainingRunner = functools.partial(  # type: ignore[misc,assignment]
+            tui.app.TrainingRunner, throttle_s=float(progress))
         applied.append(f"progress every {progress} s")
     return applied
 

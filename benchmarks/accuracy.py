@@ -33,7 +33,7 @@ def run_preset(name: str, ds, *, max_clock: float | None = None, epochs: int | N
         cfg = cfg.replace(epochs=epochs)
     if cfg.val_size >= len(ds.y_train):
         cfg = cfg.replace(val_size=len(ds.y_train) // 5)
-    history = []
+    history: list[dict[str, Any]] = []
     excluded = 0.0
     train_only = 0.0
     total = float("nan")

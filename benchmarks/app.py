@@ -30,7 +30,7 @@ from benchmarks.common import (
 )
 from benchmarks.terminal import PtyProgram, bytes_by_row
 
-SHORT_RUN = dict(hidden=(128, 64), batch_size=128, epochs=3)
+SHORT_RUN: dict[str, Any] = dict(hidden=(128, 64), batch_size=128, epochs=3)
 BYTES_TARGET = 50 * 1024          # bytes per second
 LATENCY_TARGET = 0.100            # p95 seconds
 OVERHEAD_TARGET = 1.10
@@ -145,7 +145,7 @@ def pilot_run(cfg, ds, size: tuple[int, int], workdir: Path, blas: int | None = 
     training; ``trainer="thread"`` trains in a thread of the app (the design before the
     training process). A run longer than ``max_seconds`` is stopped and reported as
     ``timed_out`` (seconds = the cap)."""
-    patch = contextlib.nullcontext()
+    patch: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if blas is not None:
         patch = _patched_threadpool_limits(blas)
     with patch:
@@ -318,7 +318,8 @@ def pty_session(opts: Options, name: str, cfg, cols: int, rows: int, window: flo
         out["latency_p50_s"] = percentile(lat, 50)
         out["latency_p95_s"] = percentile(lat, 95)
         out["latency_max_s"] = max(lat) if lat else None
-        out["still_training"] = p.find("training epoch", since=mark) is not None or p.find("step ", since=mark) is not None
+        out["still_training"] = (p.find("training epoch", since=mark) is not None
+                                 or p.find("step ", since=mark) is not None)
     finally:
         meter.__exit__(None, None, None)
         out["other_cpus"] = meter.other_cpus
@@ -374,18 +375,18 @@ def run(opts: Options) -> SectionResult:
             if i > 0:                    # round 0 warms up (the page cache, the first pty)
                 pty_rows.append({"headless_s": h, **r})
         opts.log("app: app with the worker's BLAS limit forced to 2 (pilot), vs 1")
-        two = []
-        capped = False
+        blas_pairs: list[tuple[float, float]] = []
+        two_capped = False
         for _ in range(2):
             one_run = pilot_run(cfg, ds, (120, 40), opts.workdir)
             cap = max(10.0, 5 * one_run["seconds"])     # 2 threads under load can take minutes
             two_run = pilot_run(cfg, ds, (120, 40), opts.workdir, blas=2, max_seconds=cap)
-            two.append((one_run["seconds"], two_run["seconds"]))
-            capped = capped or two_run["timed_out"]
+            blas_pairs.append((one_run["seconds"], two_run["seconds"]))
+            two_capped = two_capped or two_run["timed_out"]
             if two_run["timed_out"]:
                 break
-        res.data["pilot_blas2"] = two
-        res.data["pilot_blas2_capped"] = capped
+        res.data["pilot_blas2"] = blas_pairs
+        res.data["pilot_blas2_capped"] = two_capped
         opts.log("app: GIL diagnostic (busy Python thread vs busy process beside headless training)")
         with CpuMeter() as gil_meter:
             gil = gil_diagnostic(cfg, ds, 3)
@@ -414,7 +415,8 @@ def run(opts: Options) -> SectionResult:
     if good_pty:
         hp = median([r["headless_s"] for r in good_pty])
         ap = median([r["seconds"] for r in good_pty])
-        t.add("real termnist in a pty 120x40 (F5 -> 'completed')", fmt_s(hp), fmt_s(ap), fmt_ratio(ap / hp), "", "", "", "")
+        t.add("real termnist in a pty 120x40 (F5 -> 'completed')", fmt_s(hp), fmt_s(ap), fmt_ratio(ap / hp),
+              "", "", "", "")
         res.data["pty_ratio"] = ap / hp
         t.notes.append(f"real pty: median of {len(good_pty)} rounds after a warm-up round, each beside a "
                        "headless run; the benchmark sleeps while it waits for the screen (it reads the pty "
@@ -431,10 +433,11 @@ def run(opts: Options) -> SectionResult:
         alone, thr, proc = (median(gil[k]) for k in ("alone", "thread", "process"))
         t.add("  diagnostic: headless + busy Python thread (25%)", fmt_s(alone), fmt_s(thr), fmt_ratio(thr / alone),
               "", "", "", "")
-        t.add("  diagnostic: headless + same load, other process", fmt_s(alone), fmt_s(proc), fmt_ratio(proc / alone),
-              "", "", "", _fmt_cpu(res.data.get("gil_diagnostic_other_cpus")))
+        t.add("  diagnostic: headless + same load, other process", fmt_s(alone), fmt_s(proc),
+              fmt_ratio(proc / alone), "", "", "", _fmt_cpu(res.data.get("gil_diagnostic_other_cpus")))
     t.notes.append(f"median of {len(head)} alternating rounds (pilot) after a warm-up round; app time = F5 "
-                   "to the log line 'run 1 completed after ...' (includes the per-epoch preview predictions on 10,000 test "
+                   "to the log line 'run 1 completed after ...' (includes the per-epoch preview predictions on "
+                   "10,000 test "
                    "images, made in the app's process; headless includes the final test evaluation as the "
                    "app does). The app trains in its training process (engine.trainer_process), started "
                    "and handed the dataset when the dataset loads: "

@@ -266,7 +266,7 @@ def machine_info() -> dict[str, Any]:
     from threadpoolctl import threadpool_info
 
     try:
-        usable = len(os.sched_getaffinity(0))
+        usable: int | None = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count()
     try:
@@ -396,7 +396,8 @@ class PeakSampler:
     def __init__(self, pid: int, interval: float = 0.02) -> None:
         import threading
 
-        self.pid, self.interval, self.peak = pid, interval, None
+        self.pid, self.interval = pid, interval
+        self.peak: int | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"rss-{pid}")
         self._thread.start()
@@ -427,7 +428,9 @@ class CpuMeter:
 
     def __init__(self, pids: Sequence[int] = ()) -> None:
         self.pids = [os.getpid(), *pids]
-        self._t0 = self._busy0 = self._own0 = None
+        self._t0 = 0.0
+        self._busy0: int | None = None
+        self._own0: int | None = None
         self.other_cpus: float | None = None
 
     @staticmethod
@@ -457,7 +460,7 @@ class CpuMeter:
     def __exit__(self, *exc: Any) -> None:
         busy, own = self._busy(), self._own()
         wall = time.perf_counter() - self._t0
-        if None in (busy, own, self._busy0, self._own0) or wall <= 0:
+        if busy is None or own is None or self._busy0 is None or self._own0 is None or wall <= 0:
             return
         hz = os.sysconf("SC_CLK_TCK")
         self.other_cpus = max(0.0, ((busy - self._busy0) - (own - self._own0)) / hz / wall)

@@ -39,13 +39,16 @@ def configs(quick: bool) -> list[EpochConfig]:
     base = dict(activation="relu", loss="cross-entropy", optimizer="momentum", lr=0.05, momentum=0.9,
                 init="auto", schedule="constant", weight_decay=0.0, augment="none")
     out = [
-        EpochConfig("128-64/b64", "784-128-64-10 relu CE momentum, batch 64", {**base, "hidden": (128, 64), "batch_size": 64}),
-        EpochConfig("128-64/b256", "784-128-64-10 relu CE momentum, batch 256", {**base, "hidden": (128, 64), "batch_size": 256}),
+        EpochConfig("128-64/b64", "784-128-64-10 relu CE momentum, batch 64",
+                    {**base, "hidden": (128, 64), "batch_size": 64}),
+        EpochConfig("128-64/b256", "784-128-64-10 relu CE momentum, batch 256",
+                    {**base, "hidden": (128, 64), "batch_size": 256}),
         EpochConfig("nielsen 30/b10", "784-30-10 sigmoid MSE sgd lr 3, N(0,1) init, batch 10",
                     dict(hidden=(30,), activation="sigmoid", loss="mse", optimizer="sgd", init="normal",
                          init_std=1.0, lr=3.0, batch_size=10, schedule="constant", weight_decay=0.0,
                          augment="none")),
-        EpochConfig("512-256/b128", "784-512-256-10 relu CE momentum, batch 128", {**base, "hidden": (512, 256), "batch_size": 128}),
+        EpochConfig("512-256/b128", "784-512-256-10 relu CE momentum, batch 128",
+                    {**base, "hidden": (512, 256), "batch_size": 128}),
     ]
     return out[:1] if quick else out
 
@@ -89,10 +92,11 @@ def gemm_rate(sizes: tuple[int, ...], batch: int, threads: int, quick: bool = Fa
             d = rng.random((batch, n_out), dtype=np.float32)
             dw = np.empty((n_in, n_out), np.float32)
             dx = np.empty((batch, n_in), np.float32)
-            kw = dict(min_block=0.005, blocks=3) if quick else {}
-            t_fwd = _time_call(lambda: np.matmul(x, w, out=z), **kw)
-            t_dw = _time_call(lambda: np.matmul(x.T, d, out=dw), **kw)
-            t_dx = _time_call(lambda: np.matmul(d, w.T, out=dx), **kw)
+            kw: dict[str, Any] = dict(min_block=0.005, blocks=3) if quick else {}
+            # (the lambdas are timed here and then dropped: defaults bind this layer's arrays)
+            t_fwd = _time_call(lambda x=x, w=w, z=z: np.matmul(x, w, out=z), **kw)
+            t_dw = _time_call(lambda x=x, d=d, dw=dw: np.matmul(x.T, d, out=dw), **kw)
+            t_dx = _time_call(lambda d=d, w=w, dx=dx: np.matmul(d, w.T, out=dx), **kw)
             seconds += t_fwd + t_dw + t_dx
             engine_seconds += t_fwd + t_dw + (t_dx if i > 0 else 0.0)
             flops += 3 * 2.0 * batch * n_in * n_out
@@ -130,7 +134,7 @@ class SessionRunner:
 
     def close(self) -> None:
         self.session.stop()
-        self._gen.close()
+        getattr(self._gen, "close", lambda: None)()    # typed an Iterator; it is a generator
 
 
 class RawRunner:
@@ -440,7 +444,8 @@ def blas_advice(rows: list[dict[str, Any]]) -> tuple[Table | None, dict[str, Any
     hurt = [c for c in speedups if speedups[c] < 0.9]
     parts = []
     if helped:
-        parts.append("2 threads were faster for " + ", ".join(f"{c} ({best_speedups[c]:.2f}x best epoch)" for c in helped))
+        parts.append("2 threads were faster for "
+                     + ", ".join(f"{c} ({best_speedups[c]:.2f}x best epoch)" for c in helped))
     flat = [c for c in speedups if c not in helped and c not in hurt]
     if flat:
         parts.append("no gain for " + ", ".join(flat))

@@ -103,13 +103,13 @@ def first_screen(opts: Options, reps: int) -> dict[str, Any]:
     frames, ready, hello = [], [], []
     for _ in range(reps):
         with PtyProgram(app_argv, 80, 24, env, cwd=REPO) as p:
-            hits = [p.wait_for(m, timeout=60) for m in FIRST_FRAME]
-            frames.append(max(h[0] for h in hits) - p.t_launch if all(hits) else float("nan"))
+            hits = [h for m in FIRST_FRAME if (h := p.wait_for(m, timeout=60)) is not None]
+            frames.append(max(h[0] for h in hits) - p.t_launch if len(hits) == len(FIRST_FRAME) else float("nan"))
             r = wait_ready(p)
             ready.append(r if r is not None else float("nan"))
         with PtyProgram(hello_argv, 80, 24, env, cwd=REPO) as p:
-            hits = [p.wait_for(m, timeout=60) for m in ("hello panel bar", "Help")]
-            hello.append(max(h[0] for h in hits) - p.t_launch if all(hits) else float("nan"))
+            hits = [h for m in ("hello panel bar", "Help") if (h := p.wait_for(m, timeout=60)) is not None]
+            hello.append(max(h[0] for h in hits) - p.t_launch if len(hits) == 2 else float("nan"))
     return {"first_frame_s": median(frames), "ready_s": median(ready), "hello_s": median(hello),
             "first_frame_runs": frames, "ready_runs": ready, "hello_runs": hello}
 

@@ -28,7 +28,8 @@ KEYS = {
 }
 
 # CSI, OSC, and the two-byte escapes Textual and Rich write.
-ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()#][0-9A-Za-z]|\x1b[=>78MDEcNOPZ\\]")
+ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()#][0-9A-Za-z]"
+                    r"|\x1b[=>78MDEcNOPZ\\]")
 CURSOR_TO = re.compile(rb"\x1b\[(\d+);(\d+)H")
 
 

@@ -32,6 +32,15 @@ def find_full_mnist() -> Path | None:
     return next((d for d in candidates if d.is_dir() and _has_mnist(d)), None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_log_dir(tmp_path_factory):
+    """The log file (tui.logfile) of every termnist started by a test, in-process or as a
+    subprocess, goes to a temporary directory, never the user's log directory."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TERMNIST_LOG_DIR", str(tmp_path_factory.mktemp("log")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def full_mnist_dir() -> Path:
     """Directory holding the full MNIST set; skips the test when there is none."""

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def termnist(*args: str, env: dict | None = None, stdin=subprocess.DEVNULL, timeout: float = 120):
     return subprocess.run(
         [sys.executable, "-m", "tui.cli", *args],
-        capture_output=True, text=True, cwd=REPO, stdin=stdin, timeout=timeout,
+        capture_output=True, text=True, cwd=REPO, stdin=stdin, timeout=timeout, check=False,
         env={**os.environ, **(env or {})},
     )
 

@@ -95,7 +95,7 @@ def test_a_model_without_read_permission(capsys, tmp_path, monkeypatch):
 def test_image_and_label_counts_that_disagree(tmp_path):
     d = idx_dir(tmp_path / "idx", n_train_labels=299)
     r = subprocess.run([sys.executable, "-m", "tui.cli", *TRAIN, "--data", str(d)], capture_output=True,
-                       text=True, cwd=REPO, stdin=subprocess.DEVNULL, timeout=120)
+                       text=True, cwd=REPO, stdin=subprocess.DEVNULL, timeout=120, check=False)
     assert r.returncode == 1
     line = one_line(r.stderr)
     assert "has 300 images but" in line and "299 labels" in line
@@ -104,7 +104,7 @@ def test_image_and_label_counts_that_disagree(tmp_path):
 def test_a_network_too_large_for_memory_is_refused_before_training(tmp_path):
     d = idx_dir(tmp_path / "idx")
     r = subprocess.run([sys.executable, "-m", "tui.cli", *TRAIN, "--data", str(d), "--layers", "100000,100000"],
-                       capture_output=True, text=True, cwd=REPO, stdin=subprocess.DEVNULL, timeout=120)
+                       capture_output=True, text=True, cwd=REPO, stdin=subprocess.DEVNULL, timeout=120, check=False)
     assert r.returncode == 2
     line = one_line(r.stderr)
     assert line.startswith("termnist: error: --layers: this network needs about") and "GiB" in line

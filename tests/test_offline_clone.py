@@ -39,7 +39,7 @@ def test_train_on_a_fresh_offline_clone_uses_the_bundled_sample(tmp_path):
     assert where.strip() == str(clone / "engine" / "__init__.py")      # the clone, not the repo
 
     proc = subprocess.run([sys.executable, "-m", "tui.cli", "train", "--epochs", "1", "--layers", "32"],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
     out, err = proc.stdout, proc.stderr
     assert proc.returncode == 0, (out, err)
     assert "Traceback" not in err
@@ -59,6 +59,6 @@ def test_an_explicit_val_size_that_does_not_fit_is_refused(tmp_path):
     env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"))
     proc = subprocess.run([sys.executable, "-m", "tui.cli", "train", "--epochs", "1", "--layers", "8",
                            "--val-size", "10000"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "--val-size" in proc.stderr and "leaves no training data" in proc.stderr

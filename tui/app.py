@@ -40,6 +40,7 @@ from tui.screens import SCREENS, ScreenSpec
 from tui.screens.data_screen import DataScreen
 from tui.screens.dialogs import ConfirmScreen
 from tui.screens.digit_detail import DigitScreen
+from tui.terminal import ASCII_CLASS, ascii_key
 from tui.widgets.digit_preview import DigitPreview
 from tui.widgets.epoch_log import EpochLog
 from tui.widgets.hyperparameter_form import HyperparameterForm
@@ -81,8 +82,11 @@ class TermnistApp(App[int]):
                  config_dir: str | os.PathLike[str] | None = None, load_dataset_fn: Loader | None = None,
                  preview_limit: int = 10_000, progress_every: int = 20, remember: bool = True,
                  autosave: bool = True, state_dir: str | os.PathLike[str] | None = None,
-                 handle_signals: bool = False, trainer: str = "process") -> None:
+                 handle_signals: bool = False, trainer: str = "process", ascii_only: bool = False) -> None:
         super().__init__()
+        # ASCII-only terminal (tui.terminal.unicode_ok): app.tcss and the widgets draw ASCII
+        self.ascii_only = ascii_only
+        self.set_class(ascii_only, ASCII_CLASS)
         self.startup = {"dataset": dataset, "preset": preset, "load": load, "resume": resume}
         self.data_given = data_dir is not None
         self.preview_limit = preview_limit
@@ -105,6 +109,10 @@ class TermnistApp(App[int]):
         self.busy: set[str] = set()                  # "save", "load" while their workers run
         self._told_next_run = False
         self.errors_seen: list[str] = []             # messages of reported errors (tests)
+
+    def get_key_display(self, binding: Binding) -> str:
+        display = super().get_key_display(binding)
+        return ascii_key(display) if self.ascii_only else display     # "⏎" -> "Enter"
 
     # ------------------------------------------------------------------ composition
     def compose(self) -> ComposeResult:
@@ -585,9 +593,9 @@ def _dataset_line(ds: Any) -> str:
 
 
 def run_app(data_dir: str | None = None, dataset: str | None = None, preset: str | None = None,
-            load: str | None = None, resume: bool = False, **_: Any) -> int:
+            load: str | None = None, resume: bool = False, ascii_only: bool = False, **_: Any) -> int:
     """Run the app in this terminal; returns the exit status (the CLI checks for a TTY)."""
     app = TermnistApp(data_dir=data_dir, dataset=dataset, preset=preset, load=load, resume=resume,
-                      handle_signals=True)
+                      handle_signals=True, ascii_only=ascii_only)
     app.run()
     return int(app.return_code or 0)

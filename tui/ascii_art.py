@@ -108,7 +108,7 @@ def crop_margin(image: np.ndarray, margin: int) -> np.ndarray:
 
 
 def render_image(
-    image: np.ndarray, max_value: float = 255, mode: Mode = "ascii", width: int = 14, height: int = 7,
+    image: np.ndarray, max_value: float = 255, mode: Mode | str = "ascii", width: int = 14, height: int = 7,
     margin: int = 0,
 ) -> list[str]:
     """Draw ``image`` in the given ``mode`` ("ascii" or "blocks").
@@ -126,7 +126,7 @@ def render_image(
 
 
 def probability_bars(
-    probabilities: "np.ndarray | list[float]", names: "tuple[str, ...] | list[str]", width: int = 30,
+    probabilities: np.ndarray | list[float], names: tuple[str, ...] | list[str], width: int = 30,
     fill: str = "#",
 ) -> list[str]:
     """One line per class: name, a bar of ``fill`` proportional to p, and p as a percentage.
@@ -137,8 +137,8 @@ def probability_bars(
     probs = [float(p) for p in probabilities]
     name_w = max((len(n) for n in names), default=1)
     lines = []
-    for name, p in zip(names, probs):
-        p = min(max(p, 0.0), 1.0)
+    for name, raw in zip(names, probs):
+        p = min(max(raw, 0.0), 1.0)
         bar = fill * int(round(p * width))
         lines.append(f"{name:<{name_w}} {bar:<{width}} {p * 100:5.1f}%")
     return lines

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from tui.commands import UsageError
 
 COMMAND_MODULES = ("tui.commands.train", "tui.commands.data")
+LOG_FILE_HELP = "write the log here (default: termnist.log in the user log directory, or $TERMNIST_LOG_DIR)"
+# TERM values whose terminal cannot draw the app (no cursor addressing, no alternate screen)
+DUMB_TERMS = ("", "dumb", "unknown")
 
 EPILOG = """\
 commands:
@@ -41,10 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--low-bandwidth", action="store_true",
                         help="redraw the chart and progress once a second (slow links; also $TERMNIST_LOW_BANDWIDTH=1)")
     parser.add_argument("--resume", action="store_true", help="resume the run cut by a lost connection")
+    parser.add_argument("--log-file", metavar="PATH", help=LOG_FILE_HELP)
     parser.add_argument("--version", action="version", version=f"termnist {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for command in sub.choices.values():
+        # also after the subcommand (`termnist train --log-file X`); SUPPRESS keeps a value
+        # given before it (`termnist --log-file X train`)
+        command.add_argument("--log-file", metavar="PATH", default=argparse.SUPPRESS, help=LOG_FILE_HELP)
     return parser
 
 
@@ -60,6 +70,11 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from tui.logfile import setup_logging
+
+    setup_logging(args.log_file)
+    log = logging.getLogger("tui.cli")
+    log.info("termnist %s started: %s", args.command or "app", " ".join(sys.argv[1:] if argv is None else argv))
     try:
         if getattr(args, "func", None) is None:
             return run_app(args)
@@ -72,12 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 1
+    except Exception:
+        log.exception("termnist %s failed", args.command or "app")
+        raise
 
 
 def run_app(args: argparse.Namespace) -> int:
     if args.low_bandwidth:
-        import os
-
         os.environ["TERMNIST_LOW_BANDWIDTH"] = "1"
     if args.resume:
         from engine.recovery import resumable, state_dir
@@ -94,7 +110,14 @@ def run_app(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    term = os.environ.get("TERM", "")
+    if term.strip().lower() in DUMB_TERMS:
+        print(f"termnist: this terminal (TERM={term or 'unset'}) cannot draw the app (no cursor movement,"
+              " colours or alternate screen); set TERM to your terminal's type, e.g. TERM=xterm-256color;"
+              " to train headless use `termnist train`", file=sys.stderr)
+        return 2
     from tui.app import run_app as run_textual_app
+    from tui.terminal import unicode_ok
 
     return int(
         run_textual_app(
@@ -103,6 +126,7 @@ def run_app(args: argparse.Namespace) -> int:
             preset=args.preset,
             load=args.load,
             resume=args.resume,
+            ascii_only=not unicode_ok(),       # LANG=C: ASCII borders, chart and shading
         )
         or 0
     )

@@ -36,6 +36,7 @@ def guarded(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 
 def _report(owner: Any, text: str) -> None:
     """The app's ``report_error`` (a widget's owner app's, or its own), else a notification."""
+    targets: tuple[Any, ...]
     try:
         targets = (owner, getattr(owner, "app", None))
     except Exception:  # noqa: BLE001 - no active app

@@ -48,7 +48,7 @@ def write_settings(config_dir: Path, **form: str) -> None:
 def environment(tmp: Path, **extra: str) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", ""), "LANG": "C.UTF-8",
            "LC_ALL": "C.UTF-8", "TERM": "xterm-256color", "TERMNIST_CONFIG_DIR": str(tmp / "config"),
-           "TERMNIST_STATE_DIR": str(tmp / "state")}
+           "TERMNIST_STATE_DIR": str(tmp / "state"), "TERMNIST_LOG_DIR": str(tmp / "log")}
     env.update(extra)
     return env
 

@@ -54,7 +54,7 @@ def start_app(tmp_path: Path, mnist: Path, extra_env: dict[str, str] | None = No
     config.mkdir()
     (config / "settings.json").write_text(json.dumps(settings or SETTINGS))
     env = {"TERMNIST_CONFIG_DIR": str(config), "TERMNIST_STATE_DIR": str(tmp_path / "state"),
-           "TERM": "xterm-256color", "LANG": "C.UTF-8",
+           "TERMNIST_LOG_DIR": str(tmp_path / "log"), "TERM": "xterm-256color", "LANG": "C.UTF-8",
            "LC_ALL": "C.UTF-8", **(extra_env or {})}
     for key in ("PATH", "HOME"):
         env.setdefault(key, os.environ.get(key, ""))

@@ -28,7 +28,7 @@ def trained():
 
 
 def test_round_trip_restores_everything(tmp_path, trained):
-    session, data = trained
+    session, _data = trained
     path = save_checkpoint(tmp_path / "model.npz", session.checkpoint())
     ck = load_checkpoint(path)
     assert ck.config == CFG
@@ -85,7 +85,7 @@ def _rewrite(src, dst, drop=(), replace=None):
 def test_missing_key_refused(tmp_path, trained):
     src = save_checkpoint(tmp_path / "a.npz", trained[0].checkpoint())
     bad = _rewrite(src, tmp_path / "b.npz", drop=("param/dense1.W",))
-    with pytest.raises(CheckpointError, match="missing array 'dense1.W'"):
+    with pytest.raises(CheckpointError, match=r"missing array 'dense1\.W'"):
         load_checkpoint(bad)
 
 
@@ -127,7 +127,7 @@ def test_object_array_with_pickle_payload_refused_and_not_executed(tmp_path, tra
 def test_plain_pickle_file_refused(tmp_path):
     p = tmp_path / "m.npz"
     p.write_bytes(pickle.dumps({"dense0.W": np.zeros(3)}))
-    with pytest.raises(CheckpointError, match="not a termnist checkpoint|not a readable"):
+    with pytest.raises(CheckpointError, match=r"not a termnist checkpoint|not a readable"):
         load_checkpoint(p)
 
 
@@ -144,7 +144,7 @@ def test_truncated_file_refused(tmp_path, trained):
 def test_not_a_zip_refused(tmp_path):
     p = tmp_path / "m.npz"
     p.write_text("hello, I am not a model")
-    with pytest.raises(CheckpointError, match="not a termnist checkpoint|not a readable"):
+    with pytest.raises(CheckpointError, match=r"not a termnist checkpoint|not a readable"):
         load_checkpoint(p)
 
 

@@ -281,7 +281,7 @@ def test_cancel_keeps_the_part_for_resuming(registry, tmp_path):
     def progress(name, done, total):
         cancel.set()
 
-    with pytest.raises(dl.DownloadCancelled, match="download cancelled; .*part kept for resuming"):
+    with pytest.raises(dl.DownloadCancelled, match=r"download cancelled; .*part kept for resuming"):
         dl.download("mnist", to=tmp_path / "d", progress=progress, cancel=cancel)
     part = tmp_path / "d" / f"{GZ[0]}.part"
     assert 0 < part.stat().st_size < len(big) and not (tmp_path / "d" / GZ[0]).exists()
@@ -358,7 +358,7 @@ def run_cli(*argv: str) -> int:
 
 
 def test_downloadable_names_match_the_registry():
-    assert cli.DOWNLOADABLE == tuple(dl.MIRRORS)
+    assert tuple(dl.MIRRORS) == cli.DOWNLOADABLE
 
 
 def test_cli_download_to_dir_then_load(registry, tmp_path, capsys):

@@ -237,10 +237,10 @@ def test_load_state_dict_rejects_mismatches_and_changes_nothing():
     opt = make_optimizer("adam", params(), lr=0.1)
     good = opt.state_dict()
     bad_shape = dict(good, **{"m/dense0.W": np.zeros((2, 2))})
-    with pytest.raises(ConfigError, match="m/dense0.W"):
+    with pytest.raises(ConfigError, match=r"m/dense0\.W"):
         opt.load_state_dict(bad_shape)
     missing = {k: v for k, v in good.items() if k != "v/dense0.b"}
-    with pytest.raises(ConfigError, match="v/dense0.b"):
+    with pytest.raises(ConfigError, match=r"v/dense0\.b"):
         opt.load_state_dict(missing)
     with pytest.raises(ConfigError):
         make_optimizer("momentum", params(), lr=0.1).load_state_dict(good)  # Adam's state

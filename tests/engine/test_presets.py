@@ -14,12 +14,14 @@ from engine.training import TrainingSession
 def test_presets_are_valid_and_named():
     assert {"default", "best", "nielsen", "twolayer", "threelayer", "tanh-mse", "digits"} <= set(PRESETS)
     n = PRESETS["nielsen"].config
-    assert (n.hidden, n.activation, n.loss, n.optimizer, n.batch_size, n.lr) == ((30,), "sigmoid", "mse", "sgd", 10, 3.0)
+    assert (n.hidden, n.activation, n.loss, n.optimizer, n.batch_size, n.lr) == (
+        (30,), "sigmoid", "mse", "sgd", 10, 3.0)
     t = PRESETS["twolayer"].config
     assert (t.hidden, t.activation, t.loss, t.batch_size, t.lr) == ((50,), "relu", "cross-entropy", 512, 0.05)
     assert PRESETS["threelayer"].config.hidden == (128, 64)
     m = PRESETS["tanh-mse"].config
-    assert (m.hidden, m.activation, m.loss, m.batch_size, m.epochs, m.val_size) == ((100,), "tanh", "mse", 100, 1, 10000)
+    assert (m.hidden, m.activation, m.loss, m.batch_size, m.epochs, m.val_size) == (
+        (100,), "tanh", "mse", 100, 1, 10000)
     assert PRESETS["digits"].config.dataset == "digits"
     assert PRESETS["default"].target >= 0.98 and PRESETS["best"].target >= 0.984
 

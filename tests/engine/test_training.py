@@ -245,7 +245,8 @@ def test_config_round_trips_through_dict():
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("128,64", (128, 64)), ("128, 64", (128, 64)), ("30", (30,)), ("512 256 128", (512, 256, 128)), ("", ()), ("none", ())],
+    [("128,64", (128, 64)), ("128, 64", (128, 64)), ("30", (30,)), ("512 256 128", (512, 256, 128)), ("", ()),
+     ("none", ())],
 )
 def test_parse_layers(text, expected):
     assert parse_layers(text) == expected

@@ -374,7 +374,7 @@ async def test_a_damaged_slot_is_reported_not_fatal(make_app, synthetic, state):
 
 # -------------------------------------------------------------------------- races
 async def test_stop_during_an_epochs_evaluation_ends_cleanly(make_app, synthetic, state, monkeypatch):
-    import engine.training as training
+    from engine import training
 
     real = training.evaluate_model
     evaluating, release = threading.Event(), threading.Event()
@@ -457,7 +457,8 @@ async def test_runs_train_in_a_child_process_that_ends_with_the_app(make_app, sy
         app.form.set_values(SMALL)
         for run in (1, 2):                           # one child serves run after run
             await press(pilot, "f5")
-            await wait_for(pilot, lambda: app.trainer.run_count == run and not app.training, what=f"run {run}")
+            await wait_for(pilot, lambda run=run: app.trainer.run_count == run and not app.training,
+                           what=f"run {run}")
             assert app.trainer.trainer_process.pid == pid
         assert type(app.model).__name__ == "ProcessSession"
         assert app.view.last_test_acc is not None and app.view.predictions is not None
@@ -556,7 +557,7 @@ async def test_a_long_session_keeps_memory_flat(make_app, sample, monkeypatch, c
         per_run, per_run_child = [], []
         for run in range(2, 7):
             await press(pilot, "f5")
-            await wait_for(pilot, lambda: app.trainer.run_count == run and not app.training, timeout=30,
+            await wait_for(pilot, lambda run=run: app.trainer.run_count == run and not app.training, timeout=30,
                            what=f"run {run}")
             per_run.append(_rss_mib()[0])
             per_run_child.append(_rss_mib(app.trainer.trainer_process.pid)[0])
@@ -591,7 +592,7 @@ async def test_a_long_session_keeps_memory_flat(make_app, sample, monkeypatch, c
 def test_the_slot_survives_a_crash_in_the_middle_of_a_save(tmp_path, monkeypatch):
     """Each epoch's autosave replaces the slot; dying half-way (SIGKILL, power) must leave
     the previous epoch's slot readable, never an empty or half-written one."""
-    import engine.recovery as recovery
+    from engine import recovery
 
     data = make_dataset()
     config = TrainConfig(dataset="synthetic", hidden=(8,), epochs=3, batch_size=64, val_size=100)
@@ -624,7 +625,7 @@ def test_reading_the_slot_while_it_is_saved_never_fails(tmp_path, monkeypatch):
     """The app's start (or a second termnist) may read the slot while a run autosaves it."""
     import time
 
-    import engine.recovery as recovery
+    from engine import recovery
 
     real_load = recovery.load_checkpoint
 

@@ -24,6 +24,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
 from tui.data_status import DOWNLOAD_SIZES, IDX_HINT, DataReport, check_directory, credits_for
+from tui.terminal import ascii_only
+from tui.widgets.ascii import AsciiProgressBar, ascii_scrollbars
 
 MAX_LOG_LINES = 200
 
@@ -131,13 +133,16 @@ class DataScreen(ModalScreen[DataChoice | None]):
             yield Static("", id="dir-error", classes="-empty", markup=False)
             with Vertical(id="download-box", classes="-idle"):
                 yield Static("", id="download-status", markup=False)
-                yield ProgressBar(total=None, show_eta=False, id="download-bar")
+                bar_class = AsciiProgressBar if ascii_only(self) else ProgressBar
+                yield bar_class(total=None, show_eta=False, id="download-bar")
                 yield Static("", id="download-log", classes="-empty", markup=False)
             yield Static(credits_for(self.report.name), id="data-credit", markup=False)
             yield Static("Tab / arrows move, Enter chooses; s d o c as marked; "
                          "F5 trains with the settings; Escape closes", classes="hint", markup=False)
 
     def on_mount(self) -> None:
+        if ascii_only(self):
+            ascii_scrollbars(self.query_one("#data-box", VerticalScroll))
         self._ready = True
         self._refresh_all()
         first = "#download" if self._can_download() else "#sample"

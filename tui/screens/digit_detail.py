@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.ascii_art import probability_bars, render_image
+from tui.terminal import ascii_only
 
 
 class DigitScreen(ModalScreen[None]):
@@ -44,7 +45,8 @@ class DigitScreen(ModalScreen[None]):
             with Horizontal():
                 yield Static(self._art(), id="digit-art", markup=False)
                 yield Static(self._bars(), id="digit-bars")
-            yield Static("Escape closes; u switches shading.", markup=False)
+            yield Static("Escape closes." if ascii_only(self) else "Escape closes; u switches shading.",
+                         markup=False)
 
     def _title(self) -> str:
         true = self.class_names[self.true_label]
@@ -57,7 +59,11 @@ class DigitScreen(ModalScreen[None]):
                 f"({self.probabilities[pred] * 100:.1f}%), true {true}: {verdict}")
 
     def _art(self) -> str:
-        return "\n".join(render_image(self.image, self.max_value, self.mode, width=28, height=14))
+        mode = "ascii" if ascii_only(self) else self.mode
+        return "\n".join(render_image(self.image, self.max_value, mode, width=28, height=14))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "toggle_shading" and ascii_only(self))   # ASCII-only terminal
 
     def _bars(self) -> Text:
         if self.probabilities is None:
@@ -65,8 +71,9 @@ class DigitScreen(ModalScreen[None]):
         lines = probability_bars(self.probabilities, self.class_names, width=20)
         pred = int(np.argmax(self.probabilities))
         out = Text()
-        for k, line in enumerate(lines):
+        for k, bar in enumerate(lines):
             style = "bold" if k == pred else ""
+            line = bar
             if k == self.true_label:
                 line += " <- true"
                 style += " green" if k == pred else " red"

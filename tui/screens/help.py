@@ -8,6 +8,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.terminal import ascii_only
+from tui.widgets.ascii import ascii_scrollbars
+
 KEYS = """\
 Keys
   F5          train with the form's settings
@@ -63,3 +66,7 @@ class HelpScreen(ModalScreen[None]):
             if self.extra:
                 yield Static(self.extra, markup=False)
             yield Static("Escape closes this help.", markup=False)
+
+    def on_mount(self) -> None:
+        if ascii_only(self):
+            ascii_scrollbars(self.query_one(VerticalScroll))

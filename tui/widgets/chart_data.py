@@ -8,6 +8,7 @@ survives. For drawing, `thin()` averages down to what the chart's width can show
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -73,7 +74,7 @@ def ema(values: Sequence[float], smoothing: float = 0.8) -> list[float]:
     avg = 0.0
     weight = 0.0
     for v in values:
-        if v != v or v in (float("inf"), float("-inf")):
+        if not math.isfinite(v):
             out.append(v)
             continue
         avg = smoothing * avg + (1 - smoothing) * v

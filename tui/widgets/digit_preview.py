@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 from tui.ascii_art import render_image
+from tui.terminal import ascii_only
 
 CELL_W = 14          # characters of image per digit
 CELL_H = 7           # rows of image per digit
@@ -121,6 +122,15 @@ class DigitPreview(Widget, can_focus=True):
     def set_mode(self, mode: str) -> None:
         self.mode = mode
         self.refresh()
+
+    @property
+    def shading(self) -> str:
+        """The shading drawn: ``mode``, except ASCII where the terminal shows nothing else."""
+        return "ascii" if ascii_only(self) else self.mode
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # no half blocks to switch to on an ASCII-only terminal (hides "u Shade" too)
+        return not (action == "toggle_shading" and ascii_only(self))
 
     # -- what is shown ---------------------------------------------------------------------------
     def visible_indices(self) -> np.ndarray:
@@ -268,7 +278,7 @@ class DigitPreview(Widget, can_focus=True):
         selected = self.selected_index() if self.has_focus else None
         for r in range(0, len(idx), cols):
             row = idx[r : r + cols]
-            arts = [render_image(self.images[i], self.max_value, self.mode, CELL_W, CELL_H, self.margin)
+            arts = [render_image(self.images[i], self.max_value, self.shading, CELL_W, CELL_H, self.margin)
                     for i in row]
             caps = [self._caption(i) for i in row]
             for line in range(CELL_H):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar, RichLog, Static
+
+from tui.terminal import ascii_only
+from tui.widgets.ascii import AsciiProgressBar, ascii_scrollbars
 
 HEADER = f"{'epoch':>5} {'trn loss':>8} {'trn acc':>7} {'val loss':>8} {'val acc':>7} {'sec':>6} {'samples/s':>9}"
 
@@ -16,14 +21,15 @@ def format_epoch_row(epoch: int, epochs: int, train_loss: float, train_acc: floa
     """One fixed-width log row; lines up under HEADER."""
     vl = f"{val_loss:>8.4f}" if val_loss is not None else f"{'-':>8}"
     va = f"{val_acc * 100:>6.2f}%" if val_acc is not None else f"{'-':>7}"
-    rate = f"{samples_per_s:>9,.0f}" if samples_per_s == samples_per_s and samples_per_s != float("inf") else f"{'-':>9}"
+    ok = not math.isnan(samples_per_s) and samples_per_s != float("inf")
+    rate = f"{samples_per_s:>9,.0f}" if ok else f"{'-':>9}"
     width = len(str(epochs))
     ep = f"{epoch:>{width}}/{epochs}"
     return f"{ep:>5} {train_loss:>8.4f} {train_acc * 100:>6.2f}% {vl} {va} {seconds:>6.1f} {rate}"
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
+    if seconds is None or math.isnan(seconds) or seconds == float("inf"):
         return "--:--"
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)
@@ -55,10 +61,15 @@ class EpochLog(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="progress-row"):
             yield Label("idle", id="progress-text")
-            yield ProgressBar(total=1, show_eta=False, id="epoch-progress")
+            bar_class = AsciiProgressBar if ascii_only(self) else ProgressBar
+            yield bar_class(total=1, show_eta=False, id="epoch-progress")
         yield Static(HEADER, id="log-header", markup=False)
         yield RichLog(max_lines=self.MAX_LINES, wrap=True, min_width=20, markup=False,
                       auto_scroll=True, id="log")
+
+    def on_mount(self) -> None:
+        if ascii_only(self):
+            ascii_scrollbars(self.log_widget)
 
     @property
     def log_widget(self) -> RichLog:

@@ -14,6 +14,8 @@ from engine.training import TrainConfig
 from tui import forms
 from tui.data_status import option_label, state_note
 from tui.guard import guarded
+from tui.terminal import ascii_only
+from tui.widgets.ascii import ascii_scrollbars, ascii_select_arrows
 
 
 class FieldValidator(Validator):
@@ -70,6 +72,11 @@ class HyperparameterForm(VerticalScroll):
         self.errors: dict[str, str] = {}
         self.n_train: int | None = None         # size of the loaded training set, if known
         self.dataset_states: dict[str, str] = {}  # name -> found/sample/missing/unavailable
+
+    def on_mount(self) -> None:
+        if ascii_only(self):                    # an ASCII-only terminal (tui.terminal)
+            ascii_scrollbars(self)
+            ascii_select_arrows(self)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):

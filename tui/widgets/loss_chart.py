@@ -9,6 +9,7 @@ from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from tui.bandwidth import chart_interval
+from tui.terminal import BOX_TO_ASCII, ascii_only
 from tui.widgets.chart_data import ChartData
 
 MODES = ("loss", "accuracy")
@@ -89,7 +90,9 @@ class LossChart(PlotextPlot):
         tx, ty = series["train"]
         vx, vy = series["val"]
         if tx:
-            plt.plot(tx, ty, label=train_label, marker="braille", color="cyan")
+            # braille: 2x4 dots per cell; "+" where the terminal shows ASCII only (tui.terminal)
+            marker = "+" if ascii_only(self) else "braille"
+            plt.plot(tx, ty, label=train_label, marker=marker, color="cyan")
         if vx:
             # One point per epoch, drawn as "o": tells the series apart without colour.
             plt.scatter(vx, vy, label=val_label, marker="o", color="orange")
@@ -109,4 +112,7 @@ class LossChart(PlotextPlot):
         if self.data.empty:
             label = "loss" if self.mode == "loss" else "accuracy"
             return Text(f"{label} chart\n\n{self.empty_message}", justify="center", style="dim")
-        return super().render()
+        out = super().render()
+        if isinstance(out, Text) and ascii_only(self):
+            out.plain = out.plain.translate(BOX_TO_ASCII)     # plotext's frame: same length, styles kept
+        return out
