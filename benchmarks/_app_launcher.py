@@ -60,11 +60,11 @@ def apply_overrides(env: dict[str, str] | os._Environ = os.environ) -> list[str]
         applied.append(f"chart every {chart} s")
     progress = env.get("TERMNIST_BENCH_PROGRESS_S")
     if progress:
-        import tui.app
+        import tui.controllers.run
 
-        # a partial where the class was (the app only calls it)
-        tui.app.TrainingRunner = functools.partial(  # type: ignore[misc,assignment]
-            tui.app.TrainingRunner, throttle_s=float(progress))
+        # a partial where the class was (the run controller only calls it)
+        tui.controllers.run.TrainingRunner = functools.partial(  # type: ignore[misc,assignment]
+            tui.controllers.run.TrainingRunner, throttle_s=float(progress))
         applied.append(f"progress every {progress} s")
     return applied
 

@@ -105,7 +105,7 @@ async def _pilot_run(cfg, ds, size: tuple[int, int], workdir: Path, preview_limi
             while not _run_finished(app):
                 if time.perf_counter() - t0 > max_seconds:
                     timed_out = True
-                    app.stop_training()          # ends after the current batch
+                    app.trainer.stop()           # ends after the current batch
                     stop_deadline = time.perf_counter() + 60
                     while app.training and time.perf_counter() < stop_deadline:
                         await asyncio.sleep(0.01)

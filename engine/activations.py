@@ -20,7 +20,7 @@ Look activations up with :func:`get_activation`; ``ACTIVATIONS`` is the registry
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

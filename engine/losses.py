@@ -19,7 +19,7 @@ small per-batch-size arrays they need, so nothing is allocated per call but a fe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

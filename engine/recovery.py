@@ -14,7 +14,8 @@ Each slot holds:
   ``interrupted.json``  what the UI needs besides: the data directory, why and when it
                         was saved, and which of the two checkpoints is current. The run's
                         log is not kept as text: the UI renders it from the checkpoint's
-                        structured history (metadata["history"], one entry per epoch). Replaced atomically after its checkpoint is complete, so a
+                        structured history (metadata["history"], one entry per epoch).
+                        Replaced atomically after its checkpoint is complete, so a
                         crash (even SIGKILL) at any moment of a save leaves the previous
                         slot or the new one, never none.
 """
@@ -257,10 +258,11 @@ def load_recovery(directory: Path | None = None) -> Recovery | None:
         except CheckpointError as exc:
             if attempt < 2 and _current_checkpoint_name(info_path) != name:
                 continue                     # saved (or cleared) meanwhile: read the new marker
-            raise CheckpointError(f"damaged recovery slot: {exc}; remove {d / 'interrupted'}.* to start afresh") from None
+            raise CheckpointError(f"damaged recovery slot: {exc}; remove {d / 'interrupted'}.* "
+                                  "to start afresh") from None
         data_dir = info.get("data_dir")
-        return Recovery(checkpoint=ckpt, data_dir=data_dir if isinstance(data_dir, str) else None, reason=str(info.get("reason", "")),
-                        saved_at=float(info.get("saved_at", 0.0)))
+        return Recovery(checkpoint=ckpt, data_dir=data_dir if isinstance(data_dir, str) else None,
+                        reason=str(info.get("reason", "")), saved_at=float(info.get("saved_at", 0.0)))
     return None  # unreachable: the last attempt returns or raises
 
 

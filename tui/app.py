@@ -87,7 +87,7 @@ class TermnistApp(App[int]):
         # ASCII-only terminal (tui.terminal.unicode_ok): app.tcss and the widgets draw ASCII
         self.ascii_only = ascii_only
         self.set_class(ascii_only, ASCII_CLASS)
-        self.startup = {"dataset": dataset, "preset": preset, "load": load, "resume": resume}
+        self.startup: dict[str, Any] = {"dataset": dataset, "preset": preset, "load": load, "resume": resume}
         self.data_given = data_dir is not None
         self.preview_limit = preview_limit
         self.datasets = DatasetCache(data_dir, load_dataset_fn)
@@ -246,7 +246,7 @@ class TermnistApp(App[int]):
             self.clear_notifications()
             self.notify(message, title="Error", severity="error", timeout=8)
             self.epoch_log.write_event(message, "error")
-        except Exception:  # noqa: BLE001 - reporting must not fail
+        except Exception:
             log.warning("cannot show an error", exc_info=True)
 
     # ------------------------------------------------------------------ datasets
@@ -495,7 +495,7 @@ class TermnistApp(App[int]):
         if saved.get("base"):
             try:
                 self.form.base = TrainConfig.from_dict(saved["base"])
-            except Exception:  # noqa: BLE001 - a stale settings file must not stop the app
+            except Exception:
                 log.info("remembered base settings ignored", exc_info=True)
         if saved.get("form"):
             self.form.set_values(saved["form"])
@@ -528,7 +528,7 @@ class TermnistApp(App[int]):
         try:
             data = {"form": self.form.values(), "base": self.form.base.to_dict(),
                     "ui": {"chart": self.chart.mode, "shading": self.preview.mode, **self.data_panel.settings()}}
-        except Exception:  # noqa: BLE001 - settings are a convenience
+        except Exception:
             log.warning("cannot save settings", exc_info=True)
             return
         self.settings.save(data, now=now)

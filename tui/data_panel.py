@@ -34,12 +34,15 @@ from tui.screens.data_screen import DataChoice, DataScreen
 class DataHost(Protocol):
     """What the data panel needs of the app."""
 
-    form: Any                  # HyperparameterForm
-    epoch_log: Any             # EpochLog
+    @property
+    def form(self) -> Any: ...  # HyperparameterForm
+    @property
+    def epoch_log(self) -> Any: ...  # EpochLog
     dataset: Any               # the dataset shown (engine Dataset) or None
     datasets: DatasetCache
     downloads: DownloadController
-    screen_stack: Any
+    @property
+    def screen_stack(self) -> Any: ...
 
     @property
     def training(self) -> bool: ...
@@ -103,7 +106,7 @@ class DataPanel:
             return
         try:
             states = {name: dataset_state(name, host.datasets.data_dir) for name in host.form.datasets}
-        except Exception:  # noqa: BLE001 - labels are a convenience
+        except Exception:
             import logging
 
             logging.getLogger(__name__).warning("cannot check the datasets", exc_info=True)

@@ -23,9 +23,12 @@ class FilesHost(Protocol):
     datasets: DatasetCache
     view: RunView
     preview_limit: int
-    form: Any
-    chart: Any
-    epoch_log: Any
+    @property
+    def form(self) -> Any: ...
+    @property
+    def chart(self) -> Any: ...
+    @property
+    def epoch_log(self) -> Any: ...
 
     @property
     def training(self) -> bool: ...

@@ -23,9 +23,12 @@ class ResumeHost(Protocol):
     datasets: DatasetCache
     recovery: RecoveryController
     data_given: bool
-    epoch_log: Any
-    form: Any
-    data_panel: Any
+    @property
+    def epoch_log(self) -> Any: ...
+    @property
+    def form(self) -> Any: ...
+    @property
+    def data_panel(self) -> Any: ...
 
     @property
     def training(self) -> bool: ...

@@ -24,10 +24,14 @@ log = logging.getLogger(__name__)
 
 
 class RunHost(Protocol):
-    form: Any                  # HyperparameterForm
-    chart: Any                 # LossChart
-    epoch_log: Any             # EpochLog
-    preview: Any               # DigitPreview
+    @property
+    def form(self) -> Any: ...  # HyperparameterForm
+    @property
+    def chart(self) -> Any: ...  # LossChart
+    @property
+    def epoch_log(self) -> Any: ...  # EpochLog
+    @property
+    def preview(self) -> Any: ...  # DigitPreview
     trainer: RunController
     recovery: RecoveryController
 

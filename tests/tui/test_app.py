@@ -113,8 +113,11 @@ async def test_short_training_run_on_the_bundled_sample(make_app, sample):
 async def test_start_pressed_twice_starts_one_run(make_app, synthetic):
     app = make_app(synthetic)
     started = []
-    async with app.run_test(size=(100, 30), message_hook=lambda m: started.append(m)
-                            if isinstance(m, msg.TrainingEvent) and isinstance(m.event, ev.RunStarted) else None) as pilot:
+    def hook(m):
+        if isinstance(m, msg.TrainingEvent) and isinstance(m.event, ev.RunStarted):
+            started.append(m)
+
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
         await settle(pilot)
         app.form.set_values(LONG)
         await press(pilot, "f5", "f5", "f5")

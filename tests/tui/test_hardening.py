@@ -450,7 +450,8 @@ async def test_runs_train_in_a_child_process_that_ends_with_the_app(make_app, sy
     app = make_app(synthetic)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await wait_for(pilot, lambda: app.trainer.trainer_process is not None and app.trainer.trainer_process.holds(synthetic),
+        await wait_for(pilot, lambda: app.trainer.trainer_process is not None
+                       and app.trainer.trainer_process.holds(synthetic),
                        what="the training process, prepared ahead of F5")
         pid = app.trainer.trainer_process.pid
         assert pid != os.getpid()
@@ -473,8 +474,8 @@ async def test_a_run_started_early_on_data_since_replaced_is_ended_first(make_ap
     app = make_app(synthetic)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await wait_for(pilot, lambda: app.trainer.trainer_process is not None and app.trainer.trainer_process.holds(synthetic),
-                       what="the prepared training process")
+        await wait_for(pilot, lambda: app.trainer.trainer_process is not None
+                       and app.trainer.trainer_process.holds(synthetic), what="the prepared training process")
         other = make_dataset(n_train=600, n_test=200, side=8, seed=5)
         monkeypatch.setattr(app.datasets, "get", lambda name: other)
         app.form.set_values(SMALL)

@@ -52,7 +52,7 @@ class DownloadController:
     """One download at a time. State (``name``, ``info``, ``lines``) is the UI thread's:
     it changes in ``start``/``cancel``/``over`` and ``noted``, which the app calls there."""
 
-    def __init__(self, post: Callable[[DownloadUpdate], None], *, mirrors: tuple[str, ...] = (),
+    def __init__(self, post: Callable[[DownloadUpdate], object], *, mirrors: tuple[str, ...] = (),
                  timeout: float = 30.0) -> None:
         self.post = post
         self.mirrors = mirrors
@@ -113,7 +113,7 @@ class DownloadController:
                             timeout=self.timeout, log=lambda line: post(DownloadLog(name, line)))
         except DownloadCancelled:
             return                              # cancel() has told the app already
-        except Exception as exc:  # noqa: BLE001 - reported as a value
+        except Exception as exc:
             log.warning("download of %s failed: %s", name, exc, exc_info=True)
             post(DownloadFailed(name, f"download failed: {exc}"))
             return

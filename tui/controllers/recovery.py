@@ -10,6 +10,7 @@ thread only hands it an immutable snapshot (a Checkpoint copy) and returns. ``sa
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -70,7 +71,7 @@ class SlotWriter:
     def _run(self, op: Callable[[], None]) -> None:
         try:
             op()
-        except Exception as exc:  # noqa: BLE001 - a failed save is told, never fatal
+        except Exception as exc:
             log.warning("recovery slot: %s", exc, exc_info=True)
             if self._on_error is not None:
                 self._on_error(f"cannot keep the run for resuming: {exc}")
@@ -79,7 +80,7 @@ class SlotWriter:
 class RecoveryController:
     """The slot of this app (``enabled`` False: no slot at all, e.g. tests and --no-save)."""
 
-    def __init__(self, *, enabled: bool, directory: str | Path | None = None,
+    def __init__(self, *, enabled: bool, directory: str | os.PathLike[str] | None = None,
                  on_error: Callable[[str], None] | None = None) -> None:
         self.enabled = enabled
         self.directory: Path | None = Path(directory) if directory is not None else None
@@ -157,7 +158,7 @@ class RecoveryController:
             ckpt = snapshot()
             if ckpt is not None:
                 self.writer.run_now(lambda: self._write(ckpt, data_dir, reason))
-        except Exception as exc:  # noqa: BLE001 - closing must go on
+        except Exception as exc:
             log.warning("cannot keep the interrupted run: %s", exc, exc_info=True)
 
     def _write(self, checkpoint: Any, data_dir: str | None, reason: str) -> None:

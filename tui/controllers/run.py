@@ -120,7 +120,7 @@ class RunController:
         return config
 
     def run(self, runner: TrainingRunner, config: Any, resume: Any, early: Any,
-            get_dataset: Callable[[str], Any], on_dataset: Callable[[Any], None],
+            get_dataset: Callable[[str], Any], on_dataset: Callable[[Any], object],
             cancelled: Callable[[], bool]) -> None:
         """Worker thread: open the session (loading the data if needed) and run it to its end."""
         from threadpoolctl import threadpool_limits
