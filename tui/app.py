@@ -1,11 +1,12 @@
 """The termnist app: tune hyperparameters, train, watch the loss, inspect the digits.
 
-The app is thin: it composes the panels, binds keys, runs workers and routes messages. The
-work lives in Textual-free controllers (tui/controllers/: datasets, the run and its process,
-the recovery slot, downloads, hang-ups, settings) and in two presenters with explicit host
-contracts (tui/run_view.py: what a run shows; tui/data_panel.py: the data panel). Attributes
-go down, messages come up; a panel never reaches into a sibling. New screens register in
-tui/screens/__init__.py (SCREENS) and need no code here.
+The app is thin: it composes the panels, binds keys and routes messages. The work lives in
+Textual-free controllers (tui/controllers/: datasets, the run and its process, the recovery
+slot, downloads, hang-ups, settings, model files) and in presenters with explicit host
+Protocols (run_view: starting a run and what it shows; data_panel: datasets and the data
+panel; model_files: Save/Load; resume; panels; preferences). Attributes go down, messages
+come up; a panel never reaches into a sibling. A screen a key opens registers in
+tui/screens/__init__.py (SCREENS) and needs no code here.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.widgets import Footer, Select, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker
 
-from engine.errors import DatasetNotFoundError
 from tui import messages as msg
 from tui.controllers.datasets import DatasetCache, Loader
 from tui.controllers.downloads import DownloadController
@@ -31,9 +31,9 @@ from tui.controllers.run import TRAINER_BLAS_THREADS, RunController
 from tui.controllers.settings import SettingsController
 from tui.data_panel import DataPanel
 from tui.footer_fix import prune_footer_watchers
-from tui.forms import describe_errors
 from tui.guard import guarded
 from tui.model_files import ModelFiles
+from tui import preferences
 from tui.panels import Panels
 from tui.run_view import RunView
 from tui.screens import SCREENS, ScreenSpec
@@ -107,8 +107,8 @@ class TermnistApp(App[int]):
         self.dataset: Any = None                     # dataset shown in the preview
         self.model: Any = None                       # the last run's session or a loaded Checkpoint
         self.busy: set[str] = set()                  # "save", "load" while their workers run
-        self._told_next_run = False
         self.errors_seen: list[str] = []             # messages of reported errors (tests)
+        self._toast_errors: list[str] = []           # errors waiting for their toast
 
     def get_key_display(self, binding: Binding) -> str:
         display = super().get_key_display(binding)
@@ -152,16 +152,7 @@ class TermnistApp(App[int]):
         return self.trainer.training
 
     def on_mount(self) -> None:
-        self.apply_settings(self.settings.load())
-        self._command_line_wins()
-        for what, choices in (("preset", self.form.presets), ("dataset", self.form.datasets)):
-            wanted = self.startup[what]
-            if wanted and wanted not in choices:
-                self.report_error(f"unknown {what} {wanted!r}; choose one of {', '.join(choices)}")
-            elif wanted and what == "preset":
-                self.form.apply_preset(wanted)
-            elif wanted:
-                self.form.set_values({"dataset": wanted})
+        preferences.restore(self, self.settings.load())
         self.set_panel("form", focus=True)
         self.update_status()
         if self.handle_signals:
@@ -192,14 +183,8 @@ class TermnistApp(App[int]):
     def set_panel(self, panel: str, focus: bool | None = None) -> None:
         self.panels.show(panel, focus)
 
-    def wide(self) -> bool:
-        return self.panels.wide()
-
     def action_next_panel(self) -> None:
         self.panels.next()
-
-    def focus_field(self, name: str) -> None:
-        self.panels.focus_field(name)
 
     def action_open_screen(self, name: str) -> None:
         spec: ScreenSpec = next(s for s in SCREENS if s.name == name)
@@ -241,13 +226,21 @@ class TermnistApp(App[int]):
         self.errors_seen.append(message)
         log.error("%s%s", message, f"\n{details}" if details else "")
         try:
-            # Only the newest error as a toast (the log keeps them all): a burst of errors
-            # must not stack over half of an 80x24 screen.
-            self.clear_notifications()
-            self.notify(message, title="Error", severity="error", timeout=8)
             self.epoch_log.write_event(message, "error")
+            if not self._toast_errors:
+                self.call_after_refresh(self._toast_newest_error)
+            self._toast_errors.append(message)
         except Exception:
             log.warning("cannot show an error", exc_info=True)
+
+    def _toast_newest_error(self) -> None:
+        """One toast for the errors of a burst, the newest (the log keeps them all): toasts
+        stacked over half of an 80x24 screen."""
+        errors, self._toast_errors = self._toast_errors, []
+        if errors:
+            more = f"\n(+{len(errors) - 1} more in the epoch log)" if len(errors) > 1 else ""
+            self.clear_notifications()
+            self.notify(errors[-1] + more, title="Error", severity="error", timeout=8, markup=False)
 
     # ------------------------------------------------------------------ datasets
     def form_dataset(self) -> str:
@@ -259,47 +252,16 @@ class TermnistApp(App[int]):
             with self.prevent(Select.Changed):
                 self.form.set_values({"dataset": name})
 
-    @work(thread=True, exclusive=True, group="data", exit_on_error=False)
     def load_dataset(self, name: str | None, drop_cached: bool = False) -> None:
-        """Load ``name`` and show it; ``drop_cached``: first forget what is loaded (``name``
-        None: only that)."""
-        if drop_cached:
-            self.datasets.drop()
-        if name is None:
-            return
-        try:
-            ds = self.datasets.get(name)
-            if not get_current_worker().is_cancelled:     # a newer request superseded this one
-                self.post_message(msg.DatasetReady(ds))
-        except DatasetNotFoundError as exc:
-            self.post_message(msg.DatasetMissing(name, str(exc), exc.searched))
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(msg.DatasetMissing(name, str(exc)))
+        self.data_panel.load(name, drop_cached)
 
     @guarded
     def on_dataset_ready(self, message: msg.DatasetReady) -> None:
-        self.show_dataset(message.dataset)
-
-    def show_dataset(self, ds: Any) -> None:
-        """Show ``ds`` (its test images in the preview) and have the training process take it."""
-        if ds is not self.dataset:
-            self.dataset = ds
-            self.preview.set_images(ds.x_test, ds.y_test, ds.class_names, ds.max_value)
-            self.epoch_log.write_event(_dataset_line(ds))
-            self.update_status()
-            if not self.training:
-                self._prepare_trainer(ds)    # F5 then starts at once
-        self.data_panel.dataset_ready(ds)      # close the panel, train, or offer the full set
-
-    @work(thread=True, exclusive=True, group="trainer", exit_on_error=False)
-    def _prepare_trainer(self, ds: Any) -> None:
-        self.trainer.prepare(ds)
+        self.data_panel.show(message.dataset)
 
     @guarded
     def on_dataset_missing(self, message: msg.DatasetMissing) -> None:
-        self.preview.clear(f"No {message.name} data found.")
         self.data_panel.dataset_missing(message.name, message.message, message.searched)
-        self.update_status()
 
     @guarded
     def on_hyperparameter_form_dataset_changed(self, message: HyperparameterForm.DatasetChanged) -> None:
@@ -322,55 +284,12 @@ class TermnistApp(App[int]):
 
     # ------------------------------------------------------------------ training
     def action_train(self) -> None:
-        if self.training or "load" in self.busy:
-            self.notify("Already training: F7 stops the current run." if self.training else
-                        "A model is still loading; try again in a moment.", severity="warning")
-            return
-        config, errors = self.form.get_config()
-        if config is None:
-            reason = describe_errors(errors)
-            self.notify(f"Cannot train: {reason}", title="Check the settings", severity="error")
-            self.epoch_log.write_event(f"cannot train: {reason}", "error")
-            self.focus_field(next(iter(errors)))
-            return
-        self.start_training(config)
-
-    def start_training(self, config: Any, resume: Any = None) -> None:
-        runner, early = self.trainer.begin(self._post_update, config,
-                                       self.datasets.cached(config.dataset) if resume is None else None)
-        self._told_next_run = False
-        self.save_settings()
-        self.view.starting(resume)
-        self.state_changed()
-        if self.panel == "form":
-            self.set_panel("train")
-        self._train(runner, config, resume, [early] if early is not None else [])
-
-    def _post_update(self, update: Any) -> None:
-        """Called in the worker thread: hand one runner update to the UI (non-blocking)."""
-        self.post_message(msg.wrap(update))
-
-    @work(thread=True, exclusive=True, group="training", exit_on_error=False, name="training")
-    def _train(self, runner: Any, config: Any, resume: Any, early_box: list[Any]) -> None:
-        worker = get_current_worker()
-        # popped, not kept: a pool thread keeps its last worker's arguments alive
-        early = early_box.pop() if early_box else None
-        self.trainer.run(runner, config, resume, early, self.datasets.get,
-                     lambda ds: self.post_message(msg.DatasetReady(ds)), lambda: worker.is_cancelled)
+        self.view.train()
 
     @guarded
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != "training" or worker.state not in (
-                WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
-            return
-        if worker.state == WorkerState.ERROR:
-            self.report_error(f"training worker failed: {worker.error}")
-        session = self.trainer.ended()
-        if session is not None:
-            self.model = session             # what Save writes until the next run or load
-        self.view.ended()
-        self.state_changed()
+        if event.worker.group == "training":
+            self.view.worker_changed(event.worker)
 
     def action_pause(self) -> None:
         if self.trainer.pause():
@@ -422,17 +341,15 @@ class TermnistApp(App[int]):
     # ------------------------------------------------------------------ chart / preview
     def action_toggle_chart(self) -> None:
         self.chart.toggle_mode()
-        self._chart_title()
+        self.chart_title()
 
-    def _chart_title(self) -> None:
+    def chart_title(self) -> None:
         other = "accuracy" if self.chart.mode == "loss" else "loss"
         self.chart.border_title = f"{self.chart.mode.capitalize()} (F2: {other})"
 
     @guarded
     def on_hyperparameter_form_changed(self, message: HyperparameterForm.Changed) -> None:
-        if self.training and not self._told_next_run and self.form.get_config()[0] != self.trainer.config:
-            self._told_next_run = True
-            self.epoch_log.write_event("settings changed: they apply to the next run, not this one")
+        self.view.form_changed()
 
     @guarded
     def on_digit_preview_zoom_requested(self, message: DigitPreview.ZoomRequested) -> None:
@@ -486,52 +403,11 @@ class TermnistApp(App[int]):
         self.state_changed()
 
     # ------------------------------------------------------------------ settings / quit
-    def apply_settings(self, saved: dict[str, Any]) -> None:
-        """The remembered form and UI choices (tui.settings); the command line comes after."""
-        from engine.presets import get_preset
-        from engine.training import TrainConfig
-
-        self.form.set_config(get_preset("default"))
-        if saved.get("base"):
-            try:
-                self.form.base = TrainConfig.from_dict(saved["base"])
-            except Exception:
-                log.info("remembered base settings ignored", exc_info=True)
-        if saved.get("form"):
-            self.form.set_values(saved["form"])
-        ui = saved.get("ui", {})
-        if ui.get("chart") in ("loss", "accuracy"):
-            self.chart.set_mode(ui["chart"])
-            self._chart_title()
-        if ui.get("shading") in ("ascii", "blocks"):
-            self.preview.set_mode(ui["shading"])
-        self.data_panel.apply_settings(ui, data_given=self.data_given)
-        self.data_panel.refresh_states()
-
-    def _command_line_wins(self) -> None:
-        """--data DIR says where the data is: a remembered choice that ignores it (the bundled
-        sample) gives way; a --dataset that cannot use it says so."""
-        from engine.datasets import ignores_data_dir
-
-        wanted = self.startup["dataset"]
-        if not self.data_given:
-            return
-        if wanted and ignores_data_dir(wanted):
-            self.report_error(f"--data does not apply to --dataset {wanted} (it has its own data)")
-        elif not wanted and ignores_data_dir(self.form_dataset()):
-            self.epoch_log.write_event(f"--data given: training on mnist from {self.datasets.data_dir}, "
-                                       f"not the remembered {self.form_dataset()}")
-            self.form.set_values({"dataset": "mnist"})
-
     def save_settings(self, now: bool = False) -> None:
         """Remember the form and the UI choices (written off the event loop unless ``now``)."""
-        try:
-            data = {"form": self.form.values(), "base": self.form.base.to_dict(),
-                    "ui": {"chart": self.chart.mode, "shading": self.preview.mode, **self.data_panel.settings()}}
-        except Exception:
-            log.warning("cannot save settings", exc_info=True)
-            return
-        self.settings.save(data, now=now)
+        data = preferences.snapshot(self)
+        if data is not None:
+            self.settings.save(data, now=now)
 
     async def action_quit(self) -> None:
         if not self.trainer.in_progress:
@@ -581,15 +457,6 @@ class TermnistApp(App[int]):
 def _titled(widget: Any, title: str) -> Any:
     widget.border_title = title
     return widget
-
-
-def _dataset_line(ds: Any) -> str:
-    if ds.is_sample:
-        from tui.data_status import MNIST_CREDIT
-
-        return (f"Using the bundled MNIST sample ({len(ds.y_train):,} train / {len(ds.y_test):,} test images), "
-                f"not the full set: Ctrl+D downloads it (or `termnist download mnist`). {MNIST_CREDIT}.")
-    return f"Dataset {ds.title}: {len(ds.y_train):,} train / {len(ds.y_test):,} test images from {ds.source}"
 
 
 def run_app(data_dir: str | None = None, dataset: str | None = None, preset: str | None = None,

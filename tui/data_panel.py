@@ -18,6 +18,10 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from textual.worker import get_current_worker
+
+from engine.errors import DatasetNotFoundError
+from tui import messages as msg
 from tui.controllers.datasets import DatasetCache
 from tui.controllers.downloads import (
     DownloadController,
@@ -41,6 +45,9 @@ class DataHost(Protocol):
     dataset: Any               # the dataset shown (engine Dataset) or None
     datasets: DatasetCache
     downloads: DownloadController
+    trainer: Any               # RunController
+    @property
+    def preview(self) -> Any: ...  # DigitPreview
     @property
     def screen_stack(self) -> Any: ...
 
@@ -54,6 +61,10 @@ class DataHost(Protocol):
     def save_settings(self, now: bool = False) -> None: ...
     def set_form_dataset(self, name: str) -> None: ...
     def push_screen(self, screen: Any, callback: Any = None) -> Any: ...
+    def post_message(self, message: Any) -> bool: ...
+    def run_worker(self, work: Any, name: str | None = "", group: str = "default", description: str = "",
+                   exit_on_error: bool = True, start: bool = True, exclusive: bool = False,
+                   thread: bool = False) -> Any: ...
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None: ...
 
@@ -96,6 +107,42 @@ class DataPanel:
         if self.sample_ok:
             out["sample_ok"] = True
         return out
+
+    # ------------------------------------------------------------------ loading, showing
+    def load(self, name: str | None, drop_cached: bool = False) -> None:
+        """Load ``name`` in a worker and show it; ``drop_cached``: first forget what is loaded
+        (``name`` None: only that). A newer request supersedes one in flight."""
+        host = self.host
+
+        def work() -> None:
+            if drop_cached:
+                host.datasets.drop()
+            if name is None:
+                return
+            try:
+                ds = host.datasets.get(name)
+                if not get_current_worker().is_cancelled:
+                    host.post_message(msg.DatasetReady(ds))
+            except DatasetNotFoundError as exc:
+                host.post_message(msg.DatasetMissing(name, str(exc), exc.searched))
+            except Exception as exc:  # noqa: BLE001 - reported as a message
+                host.post_message(msg.DatasetMissing(name, str(exc)))
+
+        host.run_worker(work, group="data", exclusive=True, exit_on_error=False, thread=True)
+
+    def show(self, ds: Any) -> None:
+        """Show ``ds`` (its test images in the preview), have the training process take it
+        ahead of F5, then close the panel, train, or offer the full set."""
+        host = self.host
+        if ds is not host.dataset:
+            host.dataset = ds
+            host.preview.set_images(ds.x_test, ds.y_test, ds.class_names, ds.max_value)
+            host.epoch_log.write_event(_dataset_line(ds))
+            host.update_status()
+            if not host.training:
+                host.run_worker(lambda: host.trainer.prepare(ds), group="trainer", exclusive=True,
+                                exit_on_error=False, thread=True)
+        self.dataset_ready(ds)
 
     # ------------------------------------------------------------------ state
     def refresh_states(self) -> None:
@@ -217,6 +264,8 @@ class DataPanel:
 
     def dataset_missing(self, name: str, message: str, searched: tuple[str, ...]) -> None:
         """A load failed: say so in the log, show the panel with where it looked."""
+        self.host.preview.clear(f"No {name} data found.")
+        self.host.update_status()
         log = self.host.epoch_log
         log.write_event(f"{name}: {message}", "error")
         if searched:
@@ -398,3 +447,10 @@ class DataPanel:
         elif not update.cancelled:
             host.report_error(f"{update.name}: {update.message}")
         host.update_status()
+
+
+def _dataset_line(ds: Any) -> str:
+    if ds.is_sample:
+        return (f"Using the bundled MNIST sample ({len(ds.y_train):,} train / {len(ds.y_test):,} test images), "
+                f"not the full set: Ctrl+D downloads it (or `termnist download mnist`). {MNIST_CREDIT}.")
+    return f"Dataset {ds.title}: {len(ds.y_train):,} train / {len(ds.y_test):,} test images from {ds.source}"

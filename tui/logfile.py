@@ -28,7 +28,7 @@ ENV_DIR = "TERMNIST_LOG_DIR"
 FILENAME = "termnist.log"
 MAX_BYTES = 1_000_000
 BACKUP_COUNT = 3
-LOGGERS = ("engine", "tui")
+LOGGERS = ("engine", "tui", "termnist")   # termnist.internal: exceptions the app caught (tui.guard)
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(process)d]: %(message)s"
 
 _MARK = "_termnist_handler"      # set on the handlers this module installs (replaced on a re-setup)

@@ -16,7 +16,10 @@ from typing import Any, Protocol
 from engine import events as ev
 from tui.controllers.recovery import RecoveryController
 from tui.controllers.run import RunController
-from tui.forms import FIELDS_BY_NAME
+from textual.worker import WorkerState, get_current_worker
+
+from tui import messages as msg
+from tui.forms import FIELDS_BY_NAME, describe_errors
 from tui.runner import Failure, LogLine, Points, Predictions, Progress
 from tui.widgets.epoch_log import format_duration, format_epoch_row
 
@@ -24,6 +27,9 @@ log = logging.getLogger(__name__)
 
 
 class RunHost(Protocol):
+    datasets: Any              # DatasetCache
+    busy: set[str]
+    model: Any
     @property
     def form(self) -> Any: ...  # HyperparameterForm
     @property
@@ -35,11 +41,22 @@ class RunHost(Protocol):
     trainer: RunController
     recovery: RecoveryController
 
+    @property
+    def panel(self) -> str: ...
+    @property
+    def training(self) -> bool: ...
     def data_dir_of_run(self) -> str | None: ...
+    def save_settings(self, now: bool = False) -> None: ...
+    def set_panel(self, panel: str, focus: bool | None = None) -> None: ...
+    def post_message(self, message: Any) -> bool: ...
+    def run_worker(self, work: Any, name: str | None = "", group: str = "default", description: str = "",
+                   exit_on_error: bool = True, start: bool = True, exclusive: bool = False,
+                   thread: bool = False) -> Any: ...
     def state_changed(self) -> None: ...
     def update_status(self) -> None: ...
     def report_error(self, message: str, details: str = "") -> None: ...
-    def focus_field(self, name: str) -> None: ...
+    @property
+    def panels(self) -> Any: ...
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = True) -> None: ...
 
@@ -53,6 +70,71 @@ class RunView:
         self.model_dataset: str | None = None        # the dataset of the model Save writes
         self.predictions: Predictions | None = None
         self.resumed = False                         # the run in progress continues a cut one
+        self._told_next_run = False                  # "settings changed" said for this run
+
+    # ------------------------------------------------------------------ F5, and a run's worker
+    def train(self) -> None:
+        """F5: train with the form's settings (refused, with the reason, while a field is bad)."""
+        host = self.host
+        if host.training or "load" in host.busy:
+            host.notify("Already training: F7 stops the current run." if host.training else
+                        "A model is still loading; try again in a moment.", severity="warning")
+            return
+        config, errors = host.form.get_config()
+        if config is None:
+            reason = describe_errors(errors)
+            host.notify(f"Cannot train: {reason}", title="Check the settings", severity="error")
+            host.epoch_log.write_event(f"cannot train: {reason}", "error")
+            host.panels.focus_field(next(iter(errors)))
+            return
+        self.start(config)
+
+    def start(self, config: Any, resume: Any = None) -> None:
+        """Start a run (``resume``: a checkpoint to continue) in the training worker thread."""
+        host = self.host
+        def post(update: Any) -> None:          # the worker's outlet (any thread)
+            host.post_message(msg.wrap(update))
+
+        runner, early = host.trainer.begin(post, config,
+                                           host.datasets.cached(config.dataset) if resume is None else None)
+        self._told_next_run = False
+        host.save_settings()
+        self.starting(resume)
+        host.state_changed()
+        if host.panel == "form":
+            host.set_panel("train")
+        box = [early] if early is not None else []
+
+        def work() -> None:
+            worker = get_current_worker()
+            # popped, not kept: a pool thread keeps its last worker's arguments alive
+            first = box.pop() if box else None
+            host.trainer.run(runner, config, resume, first, host.datasets.get,
+                             lambda ds: host.post_message(msg.DatasetReady(ds)), lambda: worker.is_cancelled)
+
+        host.run_worker(work, name="training", group="training", exclusive=True, exit_on_error=False,
+                        thread=True)
+
+    def worker_changed(self, worker: Any) -> None:
+        """The training worker's state changed: once it is over, the run is."""
+        if worker.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        host = self.host
+        if worker.state == WorkerState.ERROR:
+            host.report_error(f"training worker failed: {worker.error}")
+        session = host.trainer.ended()
+        if session is not None:
+            host.model = session             # what Save writes until the next run or load
+        self.ended()
+        host.state_changed()
+
+    def form_changed(self) -> None:
+        """The form changed during a run: say once that it applies to the next run -- if it
+        really differs from the run's settings (setting the form to them is no change)."""
+        host = self.host
+        if host.training and not self._told_next_run and host.form.get_config()[0] != host.trainer.config:
+            self._told_next_run = True
+            host.epoch_log.write_event("settings changed: they apply to the next run, not this one")
 
     # ------------------------------------------------------------------ a run begins / ends
     def starting(self, resume: Any = None) -> None:
@@ -116,7 +198,7 @@ class RunView:
         host.report_error(update.message, details=update.details)
         if update.field in FIELDS_BY_NAME:
             host.form.show_error(update.field, update.message.split(": ", 1)[-1])
-            host.focus_field(update.field)
+            host.panels.focus_field(update.field)
 
     # ------------------------------------------------------------------ engine events
     def event(self, event: ev.Event) -> None:
