@@ -33,8 +33,8 @@ from tui.data_panel import DataPanel
 from tui.footer_fix import prune_footer_watchers
 from tui.guard import guarded
 from tui.model_files import ModelFiles
-from tui import preferences
-from tui.panels import Panels
+from tui import keys, preferences
+from tui.panels import PANELS, Panels
 from tui.run_view import RunView
 from tui.screens import SCREENS, ScreenSpec
 from tui.screens.data_screen import DataScreen
@@ -61,21 +61,7 @@ class TermnistApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-w-tiny"), (MIN_SIZE[0], "-w-narrow"), (120, "-w-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-h-tiny"), (MIN_SIZE[1], "-h-short"), (40, "-h-tall"), (56, "-h-huge")]
 
-    BINDINGS = [
-        Binding("f5", "train", "Train"),
-        Binding("f6", "pause", "Pause"),
-        Binding("f6", "resume", "Resume"),
-        Binding("f7", "stop", "Stop"),
-        Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("ctrl+o", "load", "Load", priority=True),
-        Binding("f2", "toggle_chart", "Chart"),
-        Binding("f3", "next_panel", "Panel"),
-        *(spec.binding() for spec in SCREENS),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
-        # Ctrl+C quits too (Textual's default only tells you to press ctrl+q; inputs would
-        # take it as "copy"): the reflex of every terminal user, with the same confirmation.
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-    ]
+    BINDINGS = keys.BINDINGS
 
     def __init__(self, data_dir: str | None = None, dataset: str | None = None, preset: str | None = None,
                  load: str | None = None, resume: bool = False, *,
@@ -116,16 +102,10 @@ class TermnistApp(App[int]):
 
     # ------------------------------------------------------------------ composition
     def compose(self) -> ComposeResult:
-        from engine.presets import PRESETS
-        from tui.data_status import selectable_datasets
-
-        presets = {name: (p.summary, p.config) for name, p in PRESETS.items()}
         yield Static("", id="panel-bar", markup=False)
         with Container(id="body", classes="-show-form"):
-            yield _titled(HyperparameterForm(presets, selectable_datasets(), id="form"), "Settings")
-            yield _titled(LossChart(id="chart"), "Loss (F2: accuracy)")
-            yield _titled(EpochLog(id="epoch-log"), "Epoch log")
-            yield _titled(DigitPreview(id="preview"), "Test digits")
+            for panel in PANELS:
+                yield from panel.widgets()
         yield Static("", id="status", markup=False)
         yield Static(f"Terminal too small: termnist needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
                      "Enlarge the window (or reduce the font size).", id="too-small", markup=False)
@@ -192,16 +172,7 @@ class TermnistApp(App[int]):
 
     # ------------------------------------------------------------------ bindings / status
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        run = self.trainer
-        enabled = {
-            "train": not run.training and "load" not in self.busy,
-            "pause": run.session is not None and not run.paused,
-            "resume": run.training and run.paused,
-            "stop": run.training,
-            "save": self.current_model() is not None and "save" not in self.busy,
-            "load": not run.training and "load" not in self.busy,
-        }
-        return enabled.get(action, True)
+        return keys.can_act(self, action)
 
     def state_changed(self) -> None:
         prune_footer_watchers(self)
@@ -452,11 +423,6 @@ class TermnistApp(App[int]):
         self.keep_run(reason)
         self.trainer.abandon()
         self.downloads.cancel()          # its thread stops at the next chunk; the .part stays
-
-
-def _titled(widget: Any, title: str) -> Any:
-    widget.border_title = title
-    return widget
 
 
 def run_app(data_dir: str | None = None, dataset: str | None = None, preset: str | None = None,

@@ -24,6 +24,8 @@ def guarded(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 
     @functools.wraps(handler)
     def wrapper(self: Any, message: Any) -> Any:
+        if _closing(self):
+            return None          # the app is shutting down: its widgets are going, not worth drawing
         try:
             return handler(self, message)
         except Exception as exc:  # noqa: BLE001
@@ -32,6 +34,16 @@ def guarded(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
             return None
 
     return wrapper
+
+
+def _closing(owner: Any) -> bool:
+    """The owner's app has begun to shut down (Textual's ``is_running`` turns False before it
+    removes the screens; messages still queued then would find no widgets)."""
+    try:
+        app = owner if hasattr(owner, "screen_stack") else owner.app
+        return not app.is_running
+    except Exception:  # noqa: BLE001 - no active app: not closing, as far as we can tell
+        return False
 
 
 def _report(owner: Any, text: str) -> None:

@@ -2,7 +2,7 @@
 
 At 120x40 and larger every panel shows at once; below, one at a time, and F3 cycles through
 them (the CSS classes ``-show-<name>`` on ``#body`` choose, tui/app.tcss). A new panel is a
-``PanelSpec`` here plus its widget in the app's ``compose`` and its rule in app.tcss.
+``PanelSpec`` here (the app's ``compose`` yields its widgets) and its rule in app.tcss.
 """
 
 from __future__ import annotations
@@ -20,6 +20,34 @@ class PanelSpec:
     name: str
     title: str
     focus: Callable[[Any], Any]          # app -> the widget that takes the keyboard
+    widgets: Callable[[], list[Any]]     # the panel's widgets, bordered and titled, for compose
+
+
+def _titled(widget: Any, title: str) -> Any:
+    widget.border_title = title
+    return widget
+
+
+def _form() -> list[Any]:
+    from engine.presets import PRESETS
+    from tui.data_status import selectable_datasets
+    from tui.widgets.hyperparameter_form import HyperparameterForm
+
+    presets = {name: (p.summary, p.config) for name, p in PRESETS.items()}
+    return [_titled(HyperparameterForm(presets, selectable_datasets(), id="form"), "Settings")]
+
+
+def _training() -> list[Any]:
+    from tui.widgets.epoch_log import EpochLog
+    from tui.widgets.loss_chart import LossChart
+
+    return [_titled(LossChart(id="chart"), "Loss (F2: accuracy)"), _titled(EpochLog(id="epoch-log"), "Epoch log")]
+
+
+def _digits() -> list[Any]:
+    from tui.widgets.digit_preview import DigitPreview
+
+    return [_titled(DigitPreview(id="preview"), "Test digits")]
 
 
 def _form_field(app: Any) -> Any:
@@ -28,9 +56,9 @@ def _form_field(app: Any) -> Any:
 
 
 PANELS: tuple[PanelSpec, ...] = (
-    PanelSpec("form", "Settings", _form_field),
-    PanelSpec("train", "Training", lambda app: app.epoch_log.log_widget),
-    PanelSpec("digits", "Digits", lambda app: app.preview),
+    PanelSpec("form", "Settings", _form_field, _form),
+    PanelSpec("train", "Training", lambda app: app.epoch_log.log_widget, _training),
+    PanelSpec("digits", "Digits", lambda app: app.preview, _digits),
 )
 NAMES = tuple(p.name for p in PANELS)
 
