@@ -18,13 +18,13 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from tui.hosts import AppHost
+
 from textual.worker import get_current_worker
 
 from engine.errors import DatasetNotFoundError
 from tui import messages as msg
-from tui.controllers.datasets import DatasetCache
 from tui.controllers.downloads import (
-    DownloadController,
     DownloadFailed,
     DownloadFinished,
     DownloadLog,
@@ -35,38 +35,9 @@ from tui.data_status import MNIST_CREDIT, DataReport, data_dir_hint, data_report
 from tui.screens.data_screen import DataChoice, DataScreen
 
 
-class DataHost(Protocol):
-    """What the data panel needs of the app."""
-
-    @property
-    def form(self) -> Any: ...  # HyperparameterForm
-    @property
-    def epoch_log(self) -> Any: ...  # EpochLog
-    dataset: Any               # the dataset shown (engine Dataset) or None
-    datasets: DatasetCache
-    downloads: DownloadController
-    trainer: Any               # RunController
-    @property
-    def preview(self) -> Any: ...  # DigitPreview
-    @property
-    def screen_stack(self) -> Any: ...
-
-    @property
-    def training(self) -> bool: ...
-    def form_dataset(self) -> str: ...
-    def load_dataset(self, name: str | None, drop_cached: bool = False) -> Any: ...
-    def action_train(self) -> None: ...
-    def report_error(self, message: str, details: str = "") -> None: ...
-    def update_status(self) -> None: ...
-    def save_settings(self, now: bool = False) -> None: ...
-    def set_form_dataset(self, name: str) -> None: ...
-    def push_screen(self, screen: Any, callback: Any = None) -> Any: ...
-    def post_message(self, message: Any) -> bool: ...
-    def run_worker(self, work: Any, name: str | None = "", group: str = "default", description: str = "",
-                   exit_on_error: bool = True, start: bool = True, exclusive: bool = False,
-                   thread: bool = False) -> Any: ...
-    def notify(self, message: str, *, title: str = "", severity: Any = "information",
-               timeout: float | None = None, markup: bool = True) -> None: ...
+class DataHost(AppHost, Protocol):
+    """What the data panel needs of the app: the common host contract."""
+    pass
 
 
 class DataPanel:

@@ -7,43 +7,18 @@ what it uses); the file work itself is tui.controllers.models (no Textual).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
+
+from tui.hosts import AppHost
 
 from tui import messages as msg
-from tui.controllers.datasets import DatasetCache
 from tui.controllers.models import ModelDataMissing, load_model, newest_npz, save_model, save_path_for
-from tui.run_view import RunView
 from tui.screens.dialogs import ConfirmScreen, PathScreen
 
 
-class FilesHost(Protocol):
-    busy: set[str]
-    dataset: Any
-    model: Any
-    datasets: DatasetCache
-    view: RunView
-    preview_limit: int
-    @property
-    def form(self) -> Any: ...
-    @property
-    def chart(self) -> Any: ...
-    @property
-    def epoch_log(self) -> Any: ...
-
-    @property
-    def training(self) -> bool: ...
-    def current_model(self) -> Any: ...
-    def state_changed(self) -> None: ...
-    def refresh_bindings(self) -> None: ...
-    @property
-    def data_panel(self) -> Any: ...
-    def post_message(self, message: Any) -> bool: ...
-    def push_screen(self, screen: Any, callback: Any = None) -> Any: ...
-    def run_worker(self, work: Any, name: str | None = "", group: str = "default", description: str = "",
-                   exit_on_error: bool = True, start: bool = True, exclusive: bool = False,
-                   thread: bool = False) -> Any: ...
-    def notify(self, message: str, *, title: str = "", severity: Any = "information",
-               timeout: float | None = None, markup: bool = True) -> None: ...
+class FilesHost(AppHost, Protocol):
+    """What Save/Load need of the app: the common host contract."""
+    pass
 
 
 class ModelFiles:

@@ -10,26 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
+from tui.hosts import AppHost
+
 log = logging.getLogger(__name__)
 
 
-class PrefsHost(Protocol):
+class PrefsHost(AppHost, Protocol):
+    """What restoring settings needs of the app: the common contract and the command line."""
     startup: dict[str, Any]            # --dataset, --preset, --load, --resume as given
-    data_given: bool                   # --data DIR was given
-    datasets: Any                      # DatasetCache
-    data_panel: Any                    # DataPanel
-
-    @property
-    def form(self) -> Any: ...
-    @property
-    def chart(self) -> Any: ...
-    @property
-    def preview(self) -> Any: ...
-    @property
-    def epoch_log(self) -> Any: ...
-    def form_dataset(self) -> str: ...
-    def chart_title(self) -> None: ...
-    def report_error(self, message: str, details: str = "") -> None: ...
 
 
 def restore(host: PrefsHost, saved: dict[str, Any]) -> None:

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from tui.hosts import AppHost
+
 from engine import events as ev
-from tui.controllers.recovery import RecoveryController
-from tui.controllers.run import RunController
 from textual.worker import WorkerState, get_current_worker
 
 from tui import messages as msg
@@ -26,39 +26,9 @@ from tui.widgets.epoch_log import format_duration, format_epoch_row
 log = logging.getLogger(__name__)
 
 
-class RunHost(Protocol):
-    datasets: Any              # DatasetCache
-    busy: set[str]
-    model: Any
-    @property
-    def form(self) -> Any: ...  # HyperparameterForm
-    @property
-    def chart(self) -> Any: ...  # LossChart
-    @property
-    def epoch_log(self) -> Any: ...  # EpochLog
-    @property
-    def preview(self) -> Any: ...  # DigitPreview
-    trainer: RunController
-    recovery: RecoveryController
-
-    @property
-    def panel(self) -> str: ...
-    @property
-    def training(self) -> bool: ...
-    def data_dir_of_run(self) -> str | None: ...
-    def save_settings(self, now: bool = False) -> None: ...
-    def set_panel(self, panel: str, focus: bool | None = None) -> None: ...
-    def post_message(self, message: Any) -> bool: ...
-    def run_worker(self, work: Any, name: str | None = "", group: str = "default", description: str = "",
-                   exit_on_error: bool = True, start: bool = True, exclusive: bool = False,
-                   thread: bool = False) -> Any: ...
-    def state_changed(self) -> None: ...
-    def update_status(self) -> None: ...
-    def report_error(self, message: str, details: str = "") -> None: ...
-    @property
-    def panels(self) -> Any: ...
-    def notify(self, message: str, *, title: str = "", severity: Any = "information",
-               timeout: float | None = None, markup: bool = True) -> None: ...
+class RunHost(AppHost, Protocol):
+    """What a run's presenter needs of the app: the common host contract."""
+    pass
 
 
 class RunView:

@@ -129,18 +129,26 @@ async def test_log_rows_re_wrap_after_a_resize():
         assert len(log.log_widget.lines) == 1                      # one line again
 
 
-async def test_the_sample_panel_does_not_pop_up_over_typing(nowhere, tmp_path, monkeypatch):  # noqa: F811
-    """The data panel opening a second after start took what the user was typing."""
+@pytest.fixture
+def held_sample(nowhere, monkeypatch):  # noqa: F811
+    """Only the bundled sample is found, and its load waits until the test sets the event."""
     import threading
 
     monkeypatch.setattr(ds, "SAMPLE_DIR", Path(ds.__file__).resolve().parent / "data" / "mnist-sample")
     real_load, release = ds.load_dataset, threading.Event()
 
-    def slow_load(*args, **kwargs):
+    def held_load(*args, **kwargs):
         release.wait(10)
         return real_load(*args, **kwargs)
 
-    monkeypatch.setattr(ds, "load_dataset", slow_load)
+    monkeypatch.setattr(ds, "load_dataset", held_load)
+    yield release
+    release.set()
+
+
+async def test_the_sample_panel_does_not_pop_up_over_typing(held_sample, tmp_path):
+    """The data panel opening a second after start took what the user was typing."""
+    release = held_sample
     app = real_app(tmp_path)
     async with app.run_test(size=(100, 34)) as pilot:
         await pilot.pause()
@@ -154,18 +162,9 @@ async def test_the_sample_panel_does_not_pop_up_over_typing(nowhere, tmp_path, m
         assert app.focused is app.form.query_one("#field-lr")
 
 
-async def test_the_resume_question_stays_on_top_of_the_sample_panel(nowhere, tmp_path, monkeypatch):  # noqa: F811
+async def test_the_resume_question_stays_on_top_of_the_sample_panel(held_sample, tmp_path):
     """The resume question came first, then the sample's data panel over it: its keys did nothing."""
-    import threading
-
-    monkeypatch.setattr(ds, "SAMPLE_DIR", Path(ds.__file__).resolve().parent / "data" / "mnist-sample")
-    real_load, release = ds.load_dataset, threading.Event()
-
-    def slow_load(*args, **kwargs):
-        release.wait(10)
-        return real_load(*args, **kwargs)
-
-    monkeypatch.setattr(ds, "load_dataset", slow_load)
+    release = held_sample
     data = make_dataset(n_train=300, n_test=50, side=28)
     session = TrainingSession(TrainConfig(dataset="mnist", hidden=(4,), epochs=3, val_size=50), data)
     for event in session.run():
