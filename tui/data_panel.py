@@ -32,6 +32,7 @@ from tui.controllers.downloads import (
     DownloadUpdate,
 )
 from tui.data_status import MNIST_CREDIT, DataReport, data_dir_hint, data_report, dataset_state, report_from_error
+from tui.guard import guarded
 from tui.screens.data_screen import DataChoice, DataScreen
 
 
@@ -256,6 +257,7 @@ class DataPanel:
         self.refresh_states()
         self.open(report)
 
+    @guarded
     def choice(self, choice: DataChoice | None) -> None:
         if choice is None:
             return

@@ -19,8 +19,9 @@ internal = logging.getLogger("termnist.internal")
 
 
 def guarded(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """Make a message handler (of the app or of a widget) exception-safe: an error becomes
-    the app's error report (a notification + log line)."""
+    """Make a message handler (of the app, of a widget, or of a presenter with a ``host``) or a
+    screen's result callback exception-safe: an error becomes the app's error report (a
+    notification + log line)."""
 
     @functools.wraps(handler)
     def wrapper(self: Any, message: Any) -> Any:
@@ -40,7 +41,7 @@ def _closing(owner: Any) -> bool:
     """The owner's app has begun to shut down (Textual's ``is_running`` turns False before it
     removes the screens; messages still queued then would find no widgets)."""
     try:
-        app = owner if hasattr(owner, "screen_stack") else owner.app
+        app = owner if hasattr(owner, "screen_stack") else getattr(owner, "host", None) or owner.app
         return not app.is_running
     except Exception:  # noqa: BLE001 - no active app: not closing, as far as we can tell
         return False
@@ -50,9 +51,9 @@ def _report(owner: Any, text: str) -> None:
     """The app's ``report_error`` (a widget's owner app's, or its own), else a notification."""
     targets: tuple[Any, ...]
     try:
-        targets = (owner, getattr(owner, "app", None))
+        targets = (owner, getattr(owner, "host", None), getattr(owner, "app", None))
     except Exception:  # noqa: BLE001 - no active app
-        targets = (owner,)
+        targets = (owner, getattr(owner, "host", None))
     for target in targets:
         report = getattr(target, "report_error", None)
         if callable(report):

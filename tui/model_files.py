@@ -13,6 +13,7 @@ from tui.hosts import AppHost
 
 from tui import messages as msg
 from tui.controllers.models import ModelDataMissing, load_model, newest_npz, save_model, save_path_for
+from tui.guard import guarded
 from tui.screens.dialogs import ConfirmScreen, PathScreen
 
 
@@ -37,20 +38,26 @@ class ModelFiles:
         name = v.model_dataset or (host.dataset.name if host.dataset is not None else None)
         default = save_path_for(name, v.last_test_acc if v.last_test_acc is not None else v.last_val_acc)
 
-        def chosen(path: str | None) -> None:
-            if not path:
-                return
-            target = Path(path).expanduser()
-            if target.suffix == "":
-                target = target.with_suffix(".npz")
-            if target.exists():
-                host.push_screen(ConfirmScreen(f"{target} exists. Overwrite it?", yes="Overwrite"),
-                                 lambda ok: self.save_to(str(target)) if ok else None)
-            else:
-                self.save_to(str(target))
-
         host.push_screen(PathScreen("Save the model to", default,
-                                    "Enter = save (written atomically), Escape = cancel"), chosen)
+                                    "Enter = save (written atomically), Escape = cancel"), self._save_chosen)
+
+    @guarded
+    def _save_chosen(self, path: str | None) -> None:
+        if not path:
+            return
+        target = Path(path).expanduser()
+        if target.suffix == "":
+            target = target.with_suffix(".npz")
+        try:
+            exists = target.exists()
+        except OSError as exc:          # a name too long, a directory we may not search ...
+            self.host.report_error(f"cannot save to {path}: {exc.strerror or exc}")
+            return
+        if exists:
+            self.host.push_screen(ConfirmScreen(f"{target} exists. Overwrite it?", yes="Overwrite"),
+                                  lambda ok: self.save_to(str(target)) if ok else None)
+        else:
+            self.save_to(str(target))
 
     def save_to(self, path: str) -> None:
         host = self.host
@@ -83,8 +90,12 @@ class ModelFiles:
             return
         default = self.last_saved or newest_npz(Path.cwd()) or "model.npz"
         host.push_screen(PathScreen("Load a model from", default,
-                                    "Enter = load (.npz saved by termnist), Escape = cancel"),
-                         lambda path: self.load_from(path) if path else None)
+                                    "Enter = load (.npz saved by termnist), Escape = cancel"), self._load_chosen)
+
+    @guarded
+    def _load_chosen(self, path: str | None) -> None:
+        if path:
+            self.load_from(path)
 
     def load_from(self, path: str) -> None:
         host = self.host

@@ -242,3 +242,56 @@ async def test_settings_changed_is_said_only_when_they_differ(make_app, syntheti
         assert said is changed
         await press(pilot, "f7")
         await wait_for(pilot, lambda: not app.training, what="the stop")
+
+
+# ------------------------------------------------------------- paths the OS refuses, in the app
+def refused_paths(tmp_path: Path) -> dict[str, str]:
+    """Paths the operating system refuses (tests run as root: no EACCES, so a file used as a
+    directory, and names too long)."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    return {"too long": str(tmp_path / ("x" * 300) / "m.npz"), "file as directory": str(a_file / "m.npz"),
+            "missing directory": str(tmp_path / "nowhere" / "deeper" / "m.npz")}
+
+
+@pytest.mark.parametrize("what", ["too long", "file as directory", "missing directory"])
+async def test_save_and_load_with_a_refused_path_say_so_and_the_app_lives(make_app, synthetic, tmp_path, what):
+    from textual.widgets import Input
+
+    from tui.screens.dialogs import PathScreen
+
+    path = refused_paths(tmp_path)[what]
+    app = make_app(synthetic)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.form.set_values(SMALL)
+        await press(pilot, "f5")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="the run")
+        for key, busy in (("ctrl+s", "save"), ("ctrl+o", "load")):
+            before = len(app.errors_seen)
+            await press(pilot, key)
+            await wait_for(pilot, lambda: isinstance(app.screen, PathScreen), what=f"the {busy} dialog")
+            app.screen.query_one("#path", Input).value = path
+            await press(pilot, "enter")
+            await wait_for(pilot, lambda b=before: len(app.errors_seen) > b and busy not in app.busy,
+                           what=f"the {busy} error")
+            error = app.errors_seen[-1]
+            assert app.is_running and "m.npz" in error and "Traceback" not in error, error   # names the file
+
+
+@pytest.mark.parametrize("what", ["too long", "file as directory"])
+async def test_the_data_panel_with_a_refused_directory_says_so(nowhere, tmp_path, what):  # noqa: F811
+    from textual.widgets import Input
+
+    directory = str(Path(refused_paths(tmp_path)[what]).parent)
+    app = real_app(tmp_path)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DataScreen), what="the data panel")
+        await press(pilot, "o")
+        app.screen.query_one("#dir-input", Input).value = directory
+        await press(pilot, "enter")
+        await wait_for(pilot, lambda: any(directory[:40] in line for line in app.epoch_log.lines[-6:]),
+                       what="a line naming the directory")
+        await settle(pilot)
+        assert app.is_running                                      # no traceback ended the app
+        assert not any("Traceback" in line for line in app.epoch_log.lines)
