@@ -79,7 +79,7 @@ def test_empty_canvas_draws_nothing():
 
 
 def test_predict_drawing_refuses_another_input_size_and_says_why():
-    with pytest.raises(ValueError, match="64 inputs.*28x28"):
+    with pytest.raises(ValueError, match=r"64 inputs.*28x28"):
         predict_drawing(MLP((64, 10)), np.ones((8, 8)))
 
 
