@@ -55,6 +55,18 @@ def forward_layers(model: MLP, x: Any) -> list[np.ndarray]:
     return outs
 
 
+def first_layer(model: MLP, x: Any) -> np.ndarray:
+    """Hidden layer 1's activations (N, h1) for features x (N, D): one matrix product, not the
+    whole network (what the unit views need)."""
+    a = np.asarray(x, dtype=model.dtype)
+    a = a[None, :] if a.ndim == 1 else a
+    if model.sizes[0] != a.shape[1] or len(model.sizes) < 3:
+        raise ValueError(f"need a model with a hidden layer taking {a.shape[1]} inputs, got sizes {model.sizes}")
+    z = a @ model.params["dense0.W"] + model.params["dense0.b"]
+    get_activation(model.activation).forward(z, np.empty_like(z))
+    return z
+
+
 def layer_strip(model: MLP, x: Any) -> list[LayerActivations]:
     """For one input ``x`` (D,): every layer's activations, named for display."""
     outs = forward_layers(model, np.asarray(x).reshape(1, -1))
@@ -97,16 +109,17 @@ def render_diverging(image: Any, height: int = 7, width: int = 14, ramp: str = D
 
 def responsive_units(model: MLP, x: Any, top: int = 8) -> list[tuple[int, float]]:
     """The first-layer units most active for input ``x`` (D,): (unit, activation), highest first."""
-    a = forward_layers(model, np.asarray(x).reshape(1, -1))[0][0].astype(np.float64)
+    a = first_layer(model, np.asarray(x).reshape(1, -1))[0].astype(np.float64)
     order = np.argsort(-a, kind="stable")[:top]
     return [(int(u), float(a[u])) for u in order]
 
 
 def class_units(model: MLP, x: Any, y: Any, cls: int, top: int = 8) -> list[tuple[int, float]]:
     """The first-layer units that respond most to class ``cls`` over features ``x`` (N, D) with
-    labels ``y``: (unit, mean activation on the class minus mean on all), largest first."""
+    labels ``y``: (unit, mean activation on the class minus mean on all), largest first.
+    Costs one first-layer product over x: pass a subset (a few thousand images) to go faster."""
     y = np.asarray(y)
-    a = forward_layers(model, x)[0].astype(np.float64)
+    a = first_layer(model, x).astype(np.float64)
     mask = y == cls
     if not mask.any():
         return []
