@@ -70,7 +70,7 @@ def run(opts: Options) -> SectionResult:
             ("every layer's activations for one digit (strip + output bars)",
              lambda: units.layer_strip(model, one), True),
             ("units most responsive to one digit", lambda: units.responsive_units(model, one), True),
-            (f"units most responsive to a class (over {n:,} images)",
+            ("units most responsive to a class (<= 2,000 class + 2,000 baseline images)",
              lambda: units.class_units(model, feats, y, 3), True),
             ("health signals on a 512-image batch (gradients, dead units)",
              lambda: health.measure_signals(model, batch, y[:512]), True),

@@ -114,16 +114,21 @@ def responsive_units(model: MLP, x: Any, top: int = 8) -> list[tuple[int, float]
     return [(int(u), float(a[u])) for u in order]
 
 
-def class_units(model: MLP, x: Any, y: Any, cls: int, top: int = 8) -> list[tuple[int, float]]:
+def class_units(model: MLP, x: Any, y: Any, cls: int, top: int = 8, limit: int | None = 2000
+                ) -> list[tuple[int, float]]:
     """The first-layer units that respond most to class ``cls`` over features ``x`` (N, D) with
     labels ``y``: (unit, mean activation on the class minus mean on all), largest first.
-    Costs one first-layer product over x: pass a subset (a few thousand images) to go faster."""
+    Uses at most ``limit`` images of the class and ``limit`` images for the overall mean (the
+    first ones; None: all), so it costs at most two first-layer products of ``limit`` rows."""
+    x = np.asarray(x)
     y = np.asarray(y)
-    a = first_layer(model, x).astype(np.float64)
     mask = y == cls
     if not mask.any():
         return []
-    lift = a[mask].mean(axis=0) - a.mean(axis=0)
+    on_class = x[mask][:limit]
+    everyone = x[:limit]
+    lift = (first_layer(model, on_class).astype(np.float64).mean(axis=0)
+            - first_layer(model, everyone).astype(np.float64).mean(axis=0))
     order = np.argsort(-lift, kind="stable")[:top]
     return [(int(u), float(lift[u])) for u in order]
 
