@@ -174,3 +174,24 @@ def test_help_lists_the_commands_without_importing_numpy():
     assert r.stdout.strip() == "False"
     h = termnist("--help")
     assert "predict" in h.stdout and "--mistakes" in h.stdout
+
+
+def test_a_20x20_idx_set_eval_mistakes_works_and_predict_says_why_not(tmp_path, image_files):
+    from engine.idx import write_idx
+    from tests.factories import make_dataset
+
+    ds = make_dataset(n_train=400, n_test=100, side=20, noise=120)
+    for name, arr in (("train-images-idx3-ubyte", ds.x_train), ("train-labels-idx1-ubyte", ds.y_train),
+                      ("t10k-images-idx3-ubyte", ds.x_test), ("t10k-labels-idx1-ubyte", ds.y_test)):
+        write_idx(tmp_path / f"{name}.gz", arr)
+    model = tmp_path / "m20.npz"
+    r = termnist("train", "--dataset", "idx", "--data", str(tmp_path), "--layers", "16", "--epochs", "1",
+                 "--val-size", "0", "--lr", "0.01", "--save", str(model))
+    assert r.returncode == 0, r.stderr
+    r = termnist("eval", str(model), "--data", str(tmp_path), "--mistakes", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["mistakes"]) == 2
+    r = termnist("eval", str(model), "--data", str(tmp_path), "--mistakes", "1")
+    assert r.returncode == 0 and r.stdout.count("top 3:") == 1
+    r = termnist("predict", str(model), str(image_files["p2"]))
+    assert r.returncode == 1 and "400 inputs (20x20 images)" in r.stderr
