@@ -153,9 +153,18 @@ def test_png_with_pillow(model_path, sample, tmp_path):
     from PIL import Image
 
     png = tmp_path / "d0.png"
-    Image.fromarray(255 - sample.x_test[0]).resize((56, 56)).save(png)
-    r = termnist("predict", str(model_path), str(png), "--json")
-    assert r.returncode == 0 and json.loads(r.stdout)["pred"] == int(sample.y_test[0])
+    Image.fromarray(255 - sample.x_test[0]).resize((56, 56)).save(png)        # dark ink on white
+    rgba = np.zeros((84, 84, 4), np.uint8)                                    # a canvas app's export:
+    rgba[..., 3] = np.kron(sample.x_test[1], np.ones((3, 3), np.uint8))       # black ink, transparent
+    transparent = tmp_path / "d1.png"
+    Image.fromarray(rgba, "RGBA").save(transparent)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))
+    r = termnist("predict", str(model_path), str(png), str(transparent), str(broken), "--json")
+    assert r.returncode == 1 and str(broken) in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    rows = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert [rows[0]["pred"], rows[1]["pred"]] == [int(sample.y_test[0]), int(sample.y_test[1])]
+    assert rows[2]["file"] == str(broken) and "error" in rows[2]
 
 
 def test_a_model_for_8x8_digits_says_why_it_cannot_take_a_drawing(tmp_path, image_files):
