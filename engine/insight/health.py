@@ -25,8 +25,9 @@ from engine.insight.units import forward_layers
 from engine.mlp import MLP
 
 # ---- thresholds (each hint's test runs show the pattern on a real run) -------------------------
-#: step losses are averaged over chunks of this many steps before looking for patterns
-CHUNK_STEPS = 10
+#: step losses are averaged over chunks of about this many images (10 steps of 64) before
+#: looking for patterns, so that small batches' noise does not read as oscillation
+CHUNK_IMAGES = 640
 #: exploding: a chunk's mean loss above this multiple of the first chunk's (or a NaN/inf loss)
 EXPLODE_FACTOR = 3.0
 #: oscillating: over the last OSC_WINDOW chunk means, the mean rise between consecutive chunks
@@ -46,7 +47,8 @@ OVERFIT_EPOCHS = 2
 #: of a hidden layer is dead
 DEAD_SHARE = 0.25
 #: saturated: a sigmoid/tanh activation within SATURATION_MARGIN (a share of the range) of its
-#: bounds; hint when at least SATURATED_SHARE of a layer's activations on the batch are
+#: bounds; hint when at least SATURATED_SHARE of a layer's activations on the batch are, and the
+#: loss barely moves (Nielsen's healthy sigmoid net has 78% saturated and learns fine)
 SATURATION_MARGIN = 0.02
 SATURATED_SHARE = 0.5
 #: barely moves: the training loss fell by less than FLAT_DROP (relative) from the first
@@ -81,6 +83,7 @@ class LayerGradient:
 @dataclass(frozen=True)
 class RunSignals:
     step_losses: tuple[float, ...] = ()
+    batch_size: int = 64                      # of the steps in step_losses
     diverged: bool = False
     activation: str = "relu"
     dead_share: tuple[float, ...] = ()        # per hidden layer
@@ -126,10 +129,10 @@ def saturated_units(model: MLP, x: np.ndarray) -> list[float]:
 
 
 def measure_signals(model: MLP, x: np.ndarray, y: np.ndarray, step_losses: Sequence[float] = (),
-                    diverged: bool = False) -> RunSignals:
+                    diverged: bool = False, batch_size: int = 64) -> RunSignals:
     """Every model signal on one batch (x (B, D) features, y (B,) labels); ``model`` is used by
     :func:`gradient_strength` (pass a copy of a model being trained)."""
-    return RunSignals(tuple(float(v) for v in step_losses), diverged, model.activation,
+    return RunSignals(tuple(float(v) for v in step_losses), batch_size, diverged, model.activation,
                       tuple(dead_units(model, x)), tuple(saturated_units(model, x)),
                       tuple(gradient_strength(model, x, y)))
 
@@ -145,19 +148,20 @@ def train_val_gap(history: Sequence[Mapping[str, Any]]) -> list[tuple[int, float
     return out
 
 
-def _chunks(losses: Sequence[float]) -> np.ndarray:
+def _chunks(losses: Sequence[float], batch_size: int = 64) -> np.ndarray:
     a = np.asarray(losses, dtype=np.float64)
-    n = len(a) // CHUNK_STEPS
+    steps = max(1, round(CHUNK_IMAGES / max(int(batch_size), 1)))
+    n = len(a) // steps
     if n == 0:
         return a[:0]
-    return a[: n * CHUNK_STEPS].reshape(n, CHUNK_STEPS).mean(axis=1)
+    return a[: n * steps].reshape(n, steps).mean(axis=1)
 
 
-def oscillation_score(losses: Sequence[float]) -> tuple[float, float]:
+def oscillation_score(losses: Sequence[float], batch_size: int = 64) -> tuple[float, float]:
     """(score, level) over the last OSC_WINDOW chunk means: score = mean rise between consecutive
     chunks (rises only) / the first chunk's mean, level = the window's mean / the first chunk's.
     (NaN, NaN) with fewer than 4 chunks or a non-finite loss."""
-    c = _chunks(losses)
+    c = _chunks(losses, batch_size)
     w = c[-OSC_WINDOW:]
     if len(w) < 4 or not np.isfinite(c).all() or c[0] <= 0:
         return float("nan"), float("nan")
@@ -170,7 +174,7 @@ def _exploding(history: Sequence[Mapping[str, Any]], s: RunSignals) -> bool:
     train = [float(r["train_loss"]) for r in history if r.get("train_loss") is not None]
     if any(not math.isfinite(v) for v in train) or any(not math.isfinite(v) for v in s.step_losses):
         return True
-    c = _chunks(s.step_losses)
+    c = _chunks(s.step_losses, s.batch_size)
     if len(c) >= 2 and c.max() > EXPLODE_FACTOR * max(c[0], LOSS_FLOOR):
         return True
     return len(train) >= 2 and train[-1] > EXPLODE_FACTOR * max(train[0], LOSS_FLOOR)
@@ -188,7 +192,7 @@ def _overfitting(history: Sequence[Mapping[str, Any]]) -> bool:
 
 
 def _flat(history: Sequence[Mapping[str, Any]], s: RunSignals) -> bool:
-    c = _chunks(s.step_losses)
+    c = _chunks(s.step_losses, s.batch_size)
     if len(s.step_losses) >= FLAT_MIN_STEPS and len(c) >= 2:
         first, last = c[0], c[-1]
     else:
@@ -209,7 +213,7 @@ def hints(history: Sequence[Mapping[str, Any]], signals: RunSignals | None = Non
                         f"{EXPLODE_FACTOR:g}x its start, or became NaN): the learning rate is too high.",
                         FIX_HALVE_LR, (FIX_HALVE_LR,)))
     else:
-        score, level = oscillation_score(s.step_losses)
+        score, level = oscillation_score(s.step_losses, s.batch_size)
         if score >= OSC_SCORE and level >= OSC_LEVEL:
             out.append(Hint("oscillating", f"The loss jumps up and down and stays at {level:.0%} of where it"
                             " started: the learning rate is probably too high.",
@@ -234,7 +238,4 @@ def hints(history: Sequence[Mapping[str, Any]], signals: RunSignals | None = Non
         else:
             out.append(Hint("flat", f"The loss barely moves (it fell less than {FLAT_DROP:.0%}): the learning rate"
                             " is probably too low.", FIX_RAISE_LR, (FIX_RAISE_LR,)))
-    elif saturated:
-        out.append(Hint("saturated", f"{max(saturated):.0%} of a layer's {s.activation} units are saturated:"
-                        " they learn slowly. ReLU or leaky ReLU avoids this.", FIX_LEAKY_RELU, (FIX_LEAKY_RELU,)))
     return out

@@ -42,7 +42,7 @@ def _run(ds: Dataset, n_train: int = 3000, **settings) -> tuple[list[str], RunSi
             losses += [loss for _, loss in e.points]
         diverged |= isinstance(e, ev.Diverged)
     x = to_features(ds.x_test[:500], ds.max_value)
-    sig = measure_signals(s.model, x, ds.y_test[:500].astype(np.int64), losses, diverged)
+    sig = measure_signals(s.model, x, ds.y_test[:500].astype(np.int64), losses, diverged, cfg.batch_size)
     return [h.code for h in hints(s.history, sig)], sig, s.history
 
 
@@ -50,6 +50,17 @@ def _run(ds: Dataset, n_train: int = 3000, **settings) -> tuple[list[str], RunSi
 def test_healthy_runs_give_no_hints(sample, seed):
     assert _run(sample, lr=0.05, seed=seed)[0] == []
     assert _run(sample, hidden=(128, 64), optimizer="adam", lr=0.001, seed=seed)[0] == []
+
+
+@pytest.mark.parametrize("preset", ["nielsen", "tanh-mse", "twolayer"])
+def test_classic_presets_give_no_hints(sample, preset):
+    # Nielsen's sigmoid net: batch 10 (noisy steps: chunks are by images) and 78% saturated units
+    # while it learns well: neither may read as a problem
+    from engine.presets import get_preset
+
+    cfg = get_preset(preset)
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in ("dataset", "epochs", "val_size")}
+    assert _run(sample, n_train=10000, **{**settings, "epochs": min(cfg.epochs, 3), "val_size": 2000})[0] == []
 
 
 def test_huge_learning_rate_explodes(sample):
