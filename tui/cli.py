@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from tui.commands import UsageError
 
-COMMAND_MODULES = ("tui.commands.train", "tui.commands.data")
+COMMAND_MODULES = ("tui.commands.train", "tui.commands.data", "tui.commands.insight")  # insight extends eval
 LOG_FILE_HELP = "write the log here (default: termnist.log in the user log directory, or $TERMNIST_LOG_DIR)"
 # TERM values whose terminal cannot draw the app (no cursor addressing, no alternate screen)
 DUMB_TERMS = ("", "dumb", "unknown")
@@ -25,6 +25,8 @@ commands:
   (none)      open the terminal app (needs a terminal; over SSH use `ssh -t`)
   train       train headless, one line per epoch (or JSON lines)
   eval        test accuracy, per-class accuracy and confusion matrix of a saved model
+              (--mistakes N: the N most confident mistakes, as ASCII art)
+  predict     classify image files (PGM, PNG, ASCII art) with a saved model
   download    fetch and verify MNIST, Fashion-MNIST or KMNIST
   datasets    list datasets and where they were found
 

@@ -1,0 +1,100 @@
+"""Seeing inside the model: the time of each view's computation (engine/insight) for a
+784-512-256-10 ReLU model on the 10,000 test images, with one BLAS thread (the app computes
+views beside training). The model is trained for one epoch first, so the mistakes, units and
+hints look at a real model; timings do not depend on the weights' values. Each figure is the
+median of 7 runs (3 with --quick).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.common import Options, SectionResult, Table, blas_threads, data_label, fmt_ms, load_data, median
+
+VIEW_TARGET = 0.200      # seconds: "well under 200 ms each"
+
+
+def _time(fn: Callable[[], Any], repeat: int) -> float:
+    fn()  # warm-up (buffers, caches)
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return median(runs)
+
+
+def run(opts: Options) -> SectionResult:
+    import numpy as np
+
+    from engine.datasets import to_features
+    from engine.insight import confusion as cf
+    from engine.insight import drawing, health, mistakes, robustness, units
+    from engine.training import TrainConfig, TrainingSession, predict_images
+
+    ds = load_data(opts)
+    repeat = 3 if opts.quick else 7
+    cfg = TrainConfig(hidden=(512, 256), epochs=1, val_size=0, lr=0.05, batch_size=128)
+    res = SectionResult("insight", "Seeing inside the model")
+    with blas_threads(1):
+        session = TrainingSession(cfg, ds)
+        for _ in session.run():
+            pass
+        model = session.checkpoint().model
+        x, y = ds.x_test, ds.y_test.astype(np.int64)
+        n = len(y)
+        probs = predict_images(model, x, ds.max_value, model.dtype)
+        preds = probs.argmax(axis=1)
+        feats = to_features(x, ds.max_value)
+        one = feats[0]
+        batch = feats[:512]
+        canvas = np.zeros((280, 280))
+        canvas[40:240, 120:160] = 1.0
+        history = session.history
+        signals = health.measure_signals(model, batch, y[:512])
+        views: list[tuple[str, Callable[[], Any], bool]] = [
+            (f"predictions (forward pass, {n:,} images; shared by the views below)",
+             lambda: predict_images(model, x, ds.max_value), False),
+            (f"confusion matrix + per-class + pairs ({n:,}; from predictions)",
+             lambda: cf.confusion(y, preds, 10), True),
+            (f"confusion matrix including the forward pass ({n:,})",
+             lambda: cf.confusion(y, predict_images(model, x, ds.max_value).argmax(1), 10), False),
+            ("images of one confusion cell", lambda: cf.cell_indices(y, preds, 4, 9), True),
+            (f"worst mistakes, top 20 with top 3 ({n:,}; from probabilities)",
+             lambda: mistakes.worst_mistakes(probs, y, 20), True),
+            ("first-layer weight images (512 units, diverging scale)", lambda: units.weight_images(model), True),
+            ("... drawn as ASCII, one page of 16 units",
+             lambda: [units.render_diverging(im) for im in units.weight_images(model)[:16]], True),
+            ("every layer's activations for one digit (strip + output bars)",
+             lambda: units.layer_strip(model, one), True),
+            ("units most responsive to one digit", lambda: units.responsive_units(model, one), True),
+            ("units most responsive to a class (<= 2,000 class + 2,000 baseline images)",
+             lambda: units.class_units(model, feats, y, 3), True),
+            ("health signals on a 512-image batch (gradients, dead units)",
+             lambda: health.measure_signals(model, batch, y[:512]), True),
+            ("hints from history + signals", lambda: health.hints(history, signals), True),
+            ("drawing: 280x280 canvas -> 28x28 -> probabilities",
+             lambda: drawing.predict_drawing(model, canvas), True),
+            ("robustness: one level of one perturbation (2,000 images)",
+             lambda: robustness.robustness_curves(model, x, y, ds.max_value, {"rotation": (20.0,)}, limit=2000),
+             False),
+            (f"robustness: all curves, {sum(len(v) for v in robustness.LEVELS.values())} levels ({n:,} images)",
+             lambda: robustness.robustness_curves(model, x, y, ds.max_value), False),
+            ("robustness: all curves (2,000 images, what a panel would use)",
+             lambda: robustness.robustness_curves(model, x, y, ds.max_value, limit=2000), False),
+        ]
+        table = Table(f"Insight views, 784-512-256-10, {data_label(opts)}, 1 BLAS thread",
+                      ["view", "median", "target"])
+        for name, fn, is_view in views:
+            reps = 1 if (not is_view and not opts.quick) else repeat
+            t = _time(fn, reps)
+            table.add(name, fmt_ms(t), "< 200 ms" if is_view else "- (not a single view)")
+            res.data[name] = t
+            if is_view:
+                res.target(name, fmt_ms(t), "< 200 ms", t < VIEW_TARGET)
+    table.notes.append(f"median of {repeat} runs after a warm-up (robustness 'all curves': one run); "
+                       f"one epoch of training first (test accuracy {float(np.mean(preds == y)):.2%})")
+    res.tables.append(table)
+    return res
