@@ -273,7 +273,7 @@ async def test_save_and_load_with_a_refused_path_say_so_and_the_app_lives(make_a
             await wait_for(pilot, lambda: isinstance(app.screen, PathScreen), what=f"the {busy} dialog")
             app.screen.query_one("#path", Input).value = path
             await press(pilot, "enter")
-            await wait_for(pilot, lambda b=before: len(app.errors_seen) > b and busy not in app.busy,
+            await wait_for(pilot, lambda b=before, w=busy: len(app.errors_seen) > b and w not in app.busy,
                            what=f"the {busy} error")
             error = app.errors_seen[-1]
             assert app.is_running and "m.npz" in error and "Traceback" not in error, error   # names the file
