@@ -43,9 +43,24 @@ def _open_help(app: Any) -> None:
     app.push_screen(HelpScreen(extra))
 
 
+def _open_draw(app: Any) -> None:
+    from tui.screens.draw import DrawScreen
+
+    model = app.current_model()
+    if model is None:
+        app.notify("Draw a digit needs a model: train one (F5) or load one (Ctrl+O).", severity="warning")
+        return
+    if hasattr(model, "checkpoint"):      # a session: a copy of its last completed epoch's weights
+        model = model.checkpoint(last_completed_epoch=True)
+    ds = app.dataset
+    names = tuple(ds.class_names) if ds is not None else tuple(str(i) for i in range(10))
+    app.push_screen(DrawScreen(model.model, names, ascii_only=getattr(app, "ascii_only", False)))
+
+
 SCREENS: tuple[ScreenSpec, ...] = (
     # Data: where the dataset was found, download it, or choose a directory. Priority: a
     # focused Input would take ctrl+d as "delete right" (Delete does that too).
     ScreenSpec("data", "ctrl+d,f4", "Data", _open_data, key_display="^d", priority=True),
     ScreenSpec("help", "f1,question_mark", "Help", _open_help, key_display="F1"),
+    ScreenSpec("draw", "f8", "Draw", _open_draw),
 )
