@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from tui.commands import UsageError
 
-COMMAND_MODULES = ("tui.commands.train", "tui.commands.data")
+COMMAND_MODULES = ("tui.commands.train", "tui.commands.data", "tui.commands.runs")
 LOG_FILE_HELP = "write the log here (default: termnist.log in the user log directory, or $TERMNIST_LOG_DIR)"
 # TERM values whose terminal cannot draw the app (no cursor addressing, no alternate screen)
 DUMB_TERMS = ("", "dumb", "unknown")
@@ -27,6 +27,7 @@ commands:
   eval        test accuracy, per-class accuracy and confusion matrix of a saved model
   download    fetch and verify MNIST, Fashion-MNIST or KMNIST
   datasets    list datasets and where they were found
+  runs        the run history: list, show, compare, export, rm
 
 MNIST: Yann LeCun, Corinna Cortes, Christopher J.C. Burges (CC BY-SA 3.0).
 """

@@ -7,7 +7,7 @@ Pure Python + sqlite3: no NumPy, no Textual.
 
 from engine.runs.recorder import RunRecorder, machine_summary
 from engine.runs.schema import SCHEMA_VERSION, StoreError, UnknownRunError
-from engine.runs.store import STATUSES, Run, RunStore, RunSummary, default_path
+from engine.runs.store import SORT_COLUMNS, STATUSES, Run, RunStore, RunSummary, default_path
 
-__all__ = ["SCHEMA_VERSION", "STATUSES", "Run", "RunRecorder", "RunStore", "RunSummary", "StoreError",
+__all__ = ["SCHEMA_VERSION", "SORT_COLUMNS", "STATUSES", "Run", "RunRecorder", "RunStore", "RunSummary", "StoreError",
            "UnknownRunError", "default_path", "machine_summary"]
