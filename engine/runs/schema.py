@@ -123,19 +123,20 @@ def describe_error(path: Path, exc: BaseException) -> str:
 
 def connect(path: Path, *, readonly: bool = False, retry_seconds: float = RETRY_SECONDS) -> sqlite3.Connection:
     """Open (creating and migrating when writable) the store at ``path``. Raises StoreError."""
+    busy_ms = int(min(BUSY_TIMEOUT_MS, retry_seconds * 1000))
     try:
         if readonly:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                                   timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   timeout=busy_ms / 1000, isolation_level=None,
                                    check_same_thread=False)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+            conn = sqlite3.connect(str(path), timeout=busy_ms / 1000, isolation_level=None,
                                    check_same_thread=False)
     except (sqlite3.Error, OSError) as exc:
         raise StoreError(describe_error(path, exc)) from None
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
         version = retry(lambda: conn.execute("PRAGMA user_version").fetchone()[0], seconds=retry_seconds)
         if version > SCHEMA_VERSION:
             raise StoreError(f"run store {path}: written by a newer termnist (schema {version}; this one reads"
