@@ -63,9 +63,9 @@ def _store(write: bool = False):
 
 
 def _writable(path: Any) -> bool:
-    from engine.runs.schema import writable
+    from engine.runs import store
 
-    return writable(path)
+    return store.writable(path)
 
 
 def _fail(text: str) -> int:
