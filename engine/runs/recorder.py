@@ -13,6 +13,7 @@ Recording never stops training: an error of the store is reported once through
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import time
@@ -26,6 +27,7 @@ from engine.runs.store import RunStore
 HEARTBEAT_SECONDS = 30.0
 
 
+@functools.lru_cache(maxsize=1)
 def termnist_version() -> str:
     try:
         from importlib.metadata import version
@@ -77,6 +79,10 @@ class RunRecorder:
         self._status: str | None = None        # set by Stopped / Diverged / Failed before Finished
         self._message: str | None = None
         self._last_beat = 0.0
+        # the slow parts of a run's row (importlib.metadata, threadpoolctl: tens of ms the
+        # first time) are read now, before training, not inside the first epoch
+        self._version = termnist_version() if store is not None else ""
+        self._machine = machine_summary(threads) if store is not None else {}
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, dataset: Any = None,
@@ -164,7 +170,7 @@ class RunRecorder:
         self.run_id = self._do(lambda s: s.create_run(
             settings=dict(e.config), dataset=self.dataset_name or str(e.config.get("dataset", "")),
             dataset_title=self.dataset_title or e.dataset, data_dir=self.data_dir, sample=self.sample,
-            source=self.source, version=termnist_version(), machine=machine_summary(self.threads)))
+            source=self.source, version=self._version, machine=self._machine))
         self._last_beat = time.monotonic()
 
     def record_change(self, epoch: int, step: int, field: str, old: Any, new: Any) -> None:

@@ -249,10 +249,11 @@ class RunStore:
         return len(dead)
 
     # -- reading ------------------------------------------------------------------------
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
-        def attempt() -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: Sequence[Any], *, named: bool = True) -> list[Any]:
+        def attempt() -> list[Any]:
             cur = self._conn.cursor()
-            cur.row_factory = sqlite3.Row
+            if named:
+                cur.row_factory = sqlite3.Row
             return cur.execute(sql, params).fetchall()
 
         try:
@@ -263,7 +264,8 @@ class RunStore:
     def list(self, *, sort: str = "started", descending: bool = True, text: str | None = None,
              status: str | None = None, limit: int | None = None) -> list[RunSummary]:
         """Runs, newest first by default. ``sort``: any of SORT_COLUMNS. ``text``: a
-        case-insensitive substring of the id, status, dataset, settings or note."""
+        case-insensitive substring of the id, status, dataset, settings or note. Their
+        ``machine`` is left empty (``get`` fills it): the listing stays fast."""
         if sort not in SORT_COLUMNS:
             raise ValueError(f"cannot sort by {sort!r}; choose from {', '.join(SORT_COLUMNS)}")
         self._reap()
@@ -277,12 +279,13 @@ class RunStore:
         if status:
             where.append("status = ?")
             params.append(status)
-        sql = (f"SELECT {', '.join(_LIST_COLUMNS)} FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        columns = ", ".join("'{}' AS machine" if c == "machine" else c for c in _LIST_COLUMNS)
+        sql = (f"SELECT {columns} FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
                + f" ORDER BY {sort} {'DESC' if descending else 'ASC'}, id {'DESC' if descending else 'ASC'}"
                + (" LIMIT ?" if limit is not None else ""))
         if limit is not None:
             params.append(limit)
-        return [_summary(r) for r in self._rows(sql, params)]
+        return [_summary(r, machine=False) for r in self._rows(sql, params, named=False)]
 
     def resolve(self, prefix: str) -> str:
         """The full id of the run whose id starts with ``prefix``; UnknownRunError when none
@@ -303,7 +306,7 @@ class RunStore:
         """One run (id or unique prefix) with its epochs and live changes."""
         full = self.resolve(run_id)
         self._reap(full)
-        rows = self._rows(f"SELECT {', '.join(_LIST_COLUMNS)} FROM runs WHERE id = ?", (full,))
+        rows = self._rows(f"SELECT {', '.join(_LIST_COLUMNS)} FROM runs WHERE id = ?", (full,), named=False)
         if not rows:
             raise UnknownRunError(f"no run {run_id!r} in {self.path}")
         run = Run(**asdict(_summary(rows[0])))
@@ -370,15 +373,17 @@ def _loads(text: str | None) -> Any:
         return text
 
 
-def _summary(r: sqlite3.Row) -> RunSummary:
-    d = dict(r)
-    d["settings"] = _loads(d["settings"]) or {}
-    d["machine"] = _loads(d["machine"]) or {}
-    d["sample"] = bool(d["sample"])
-    d["star"] = bool(d["star"])
-    if d["status"] == "running" and _is_dead(r):     # read-only store: shown, not persisted
-        d["status"] = "interrupted"
-    return RunSummary(**d)
+def _summary(r: Any, machine: bool = True) -> RunSummary:
+    """A RunSummary from a row of _LIST_COLUMNS (a tuple: the listing's hot path)."""
+    (run_id, started, ended, status, source, settings, dataset, dataset_title, data_dir, sample, epochs_done,
+     best_val_acc, test_loss, test_acc, seconds, checkpoint, message, version, machine_json, host, pid,
+     heartbeat, note, star) = r
+    if status == "running" and _is_dead({"host": host, "pid": pid, "heartbeat": heartbeat, "started": started}):
+        status = "interrupted"       # a read-only store: shown, not persisted
+    return RunSummary(run_id, started, ended, status, source, _loads(settings) or {}, dataset, dataset_title,
+                      data_dir, bool(sample), epochs_done, best_val_acc, test_loss, test_acc, seconds, checkpoint,
+                      message, version, (_loads(machine_json) or {}) if machine else {}, host, pid, heartbeat,
+                      note, bool(star))
 
 
 __all__ = ["STATUSES", "Run", "RunStore", "RunSummary", "StoreError", "UnknownRunError", "default_path"]
