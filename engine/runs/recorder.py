@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +38,8 @@ def termnist_version() -> str:
 
 def machine_summary(threads: int | None = None) -> dict[str, Any]:
     """CPU model, cores, BLAS library and its threads (threadpoolctl, when installed)."""
+    import platform
+
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:

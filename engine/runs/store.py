@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-import secrets
-import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -27,7 +23,7 @@ SORT_COLUMNS = ("id", "started", "ended", "status", "source", "dataset", "sample
 _LIST_COLUMNS = ("id", "started", "ended", "status", "source", "settings", "dataset", "dataset_title",
                  "data_dir", "sample", "epochs_done", "best_val_acc", "test_loss", "test_acc", "seconds",
                  "checkpoint", "message", "version", "machine", "host", "pid", "heartbeat", "note", "star")
-HOST = socket.gethostname()
+HOST = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
 
 
 def default_path() -> Path:
@@ -39,7 +35,7 @@ def default_path() -> Path:
 def new_run_id() -> str:
     """12 hex digits: the start second (sorts by time) then 16 random bits. The store's primary
     key makes it unique: a clash (same second, same random bits) is retried with a new one."""
-    return f"{int(time.time()):08x}{secrets.token_hex(2)}"
+    return f"{int(time.time()):08x}{os.urandom(2).hex()}"
 
 
 @dataclass
@@ -340,6 +336,9 @@ class RunStore:
             return json.dumps({"id": run.id, "epochs": run.epochs}, indent=2) + "\n"
         if fmt != "csv":
             raise ValueError(f"format {fmt!r}: choose csv or json")
+        import csv
+        import io
+
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(EPOCH_FIELDS), lineterminator="\n")
         writer.writeheader()
