@@ -189,3 +189,20 @@ def test_train_killed_with_sigkill_is_listed_as_interrupted(idx_dir, state):
     assert listed["epochs_done"] >= 2                  # every printed epoch was recorded first
     show = termnist("runs", "show", run_id)
     assert "status:     interrupted" in show.stdout
+
+
+def test_ctrl_c_ends_the_recorded_run_as_stopped(idx_dir, state):
+    # (a second Ctrl+C, KeyboardInterrupt -> "interrupted", is tests/engine/test_runs.py's: here the
+    # tiny batches end the run before a second signal could land reliably)
+    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "train", "--data", str(idx_dir), *TRAIN,
+                             "--epochs", "100000"], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("epoch"):
+            break
+    proc.send_signal(signal.SIGINT)
+    proc.stdout.read()
+    assert proc.wait(timeout=60) == 130
+    listed = json.loads(termnist("runs", "--json").stdout)
+    assert listed["status"] == "stopped" and listed["epochs_done"] >= 1 and listed["test_acc"] is not None

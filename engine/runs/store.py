@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -110,8 +111,8 @@ class RunStore:
     """The run history. ``path`` defaults to ``<state dir>/runs.sqlite`` ($TERMNIST_STATE_DIR
     overrides the state dir). Opening creates or migrates it; a store that cannot be used
     raises ``StoreError`` with one line naming the file. ``readonly=True`` (queries only)
-    also opens a store this process cannot write. Thread-safe (one lock-free connection used
-    under SQLite's own serialization; callers in several threads should open their own)."""
+    also opens a store this process cannot write. Thread-safe: one connection, one call at a
+    time (a lock); other processes are kept apart by SQLite's own locking."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, readonly: bool = False,
                  retry_seconds: float = 30.0) -> None:
@@ -120,10 +121,12 @@ class RunStore:
         if not readonly and self.readonly:
             raise StoreError(describe_error(self.path, PermissionError("read-only file or directory")))
         self.retry_seconds = retry_seconds
+        self._lock = threading.RLock()
         self._conn = connect(self.path, readonly=self.readonly, retry_seconds=retry_seconds)
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
     def __enter__(self) -> RunStore:
         return self
@@ -146,7 +149,8 @@ class RunStore:
                 raise
 
         try:
-            retry(attempt, seconds=self.retry_seconds)
+            with self._lock:
+                retry(attempt, seconds=self.retry_seconds)
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
@@ -253,7 +257,8 @@ class RunStore:
             return cur.execute(sql, params).fetchall()
 
         try:
-            return retry(attempt, seconds=self.retry_seconds)
+            with self._lock:
+                return retry(attempt, seconds=self.retry_seconds)
         except sqlite3.Error as exc:
             raise StoreError(describe_error(self.path, exc)) from None
 

@@ -240,7 +240,7 @@ WRITER = textwrap.dedent("""
 
 
 def test_eight_processes_writing_100_runs_each_lose_nothing(db):
-    RunStore(db).close()
+    # no store yet: the eight also race to create and migrate it
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), "100", f"w{k}"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(8)]
@@ -287,6 +287,25 @@ def test_a_run_killed_with_sigkill_is_interrupted_with_its_epochs(db):
     assert run.epochs_done == 3 and [e["epoch"] for e in run.epochs] == [1, 2, 3] and run.best_val_acc == 0.8
     assert run.ended is not None
     assert sqlite3.connect(db).execute("SELECT status FROM runs").fetchone()[0] == "interrupted"   # persisted
+
+
+def test_one_store_shared_by_threads(db):
+    import threading
+
+    with RunStore(db) as store:
+        def work() -> None:
+            for _ in range(30):
+                run_id = store.create_run(settings={})
+                store.add_epoch(run_id, 1, val_acc=0.5)
+                store.finish_run(run_id, "completed")
+                store.list(limit=5)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert store.count() == 120 and {r.status for r in store.list()} == {"completed"}
 
 
 def test_a_running_row_of_another_host_with_a_stale_heartbeat_is_interrupted(db):
