@@ -206,3 +206,20 @@ def test_ctrl_c_ends_the_recorded_run_as_stopped(idx_dir, state):
     assert proc.wait(timeout=60) == 130
     listed = json.loads(termnist("runs", "--json").stdout)
     assert listed["status"] == "stopped" and listed["epochs_done"] >= 1 and listed["test_acc"] is not None
+
+
+def test_train_with_a_locked_store_trains_and_says_so(idx_dir, state):
+    with RunStore(state / "runs.sqlite") as store:
+        assert store.count() == 0
+    blocker = sqlite3.connect(state / "runs.sqlite", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")             # another process holding the write lock for good
+    try:
+        r = train(idx_dir)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy" in r.stdout and "run id" not in r.stdout
+    notes = [ln for ln in r.stderr.splitlines() if "run store" in ln]
+    assert len(notes) == 1 and str(state / "runs.sqlite") in notes[0] and "locked" in notes[0]
+    assert "Traceback" not in r.stderr and "database is locked" not in r.stderr
