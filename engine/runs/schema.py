@@ -54,7 +54,7 @@ _V1 = (
         PRIMARY KEY (run_id, epoch)
     ) WITHOUT ROWID""",
 )
-# v2: live changes, the Runs panel's note and star, an index for "newest first"
+# v2: live changes, the Runs panel's note and star, the pid's start time, an index for "newest first"
 _V2 = (
     """CREATE TABLE changes (
         run_id TEXT NOT NULL,
@@ -69,6 +69,7 @@ _V2 = (
     ) WITHOUT ROWID""",
     "ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE runs ADD COLUMN star INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE runs ADD COLUMN pid_start INTEGER",      # the process's start time: a reused pid is not it
     "CREATE INDEX runs_started ON runs (started)",
 )
 MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)

@@ -23,7 +23,8 @@ SORT_COLUMNS = ("id", "started", "ended", "status", "source", "dataset", "sample
                 "best_val_acc", "test_acc", "test_loss", "seconds", "checkpoint", "star", "note", "version")
 _LIST_COLUMNS = ("id", "started", "ended", "status", "source", "settings", "dataset", "dataset_title",
                  "data_dir", "sample", "epochs_done", "best_val_acc", "test_loss", "test_acc", "seconds",
-                 "checkpoint", "message", "version", "machine", "host", "pid", "heartbeat", "note", "star")
+                 "checkpoint", "message", "version", "machine", "host", "pid", "heartbeat", "note", "star",
+                 "pid_start")
 HOST = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
 
 
@@ -65,6 +66,7 @@ class RunSummary:
     heartbeat: float | None
     note: str
     star: bool
+    pid_start: int | None = None     # start time of the process (clock ticks since boot), where known
 
     def to_json(self) -> dict[str, Any]:
         """The object ``termnist runs --json`` prints for this run."""
@@ -89,14 +91,28 @@ def _iso(t: float | None) -> str | None:
     return None if t is None else time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t))
 
 
-def pid_alive(pid: int) -> bool:
-    """Is ``pid`` a live process on this host (a zombie is not)?"""
+def proc_start(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot, /proc/PID/stat field 22); None without /proc."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: int, started: int | None = None) -> bool:
+    """Is ``pid`` a live process on this host (a zombie is not)? With ``started`` (its
+    proc_start when it was recorded), a live process that started at another time is a
+    reused pid: not it."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        if fields[0] == "Z":
+            return False
+        return started is None or int(fields[19]) == started
     except FileNotFoundError:
         return False
-    except OSError:
+    except (OSError, IndexError, ValueError):
         pass
     try:
         os.kill(pid, 0)
@@ -162,15 +178,17 @@ class RunStore:
                    started: float | None = None, pid: int | None = None) -> str:
         """A new row with status "running"; returns its id."""
         now = time.time() if started is None else started
+        pid = os.getpid() if pid is None else pid
         for _ in range(100):
             run_id = new_run_id()
             try:
                 self._write([(
                     "INSERT INTO runs (id, started, status, source, settings, dataset, dataset_title, data_dir,"
-                    " sample, version, machine, host, pid, heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " sample, version, machine, host, pid, pid_start, heartbeat)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (run_id, now, "running", source, json.dumps(settings), dataset, dataset_title, data_dir,
-                     int(bool(sample)), version, json.dumps(machine or {}), HOST,
-                     os.getpid() if pid is None else pid, time.time()))])
+                     int(bool(sample)), version, json.dumps(machine or {}), HOST, pid, proc_start(pid),
+                     time.time()))])
                 return run_id
             except sqlite3.IntegrityError:
                 continue           # same second, same 16 random bits: draw again
@@ -363,7 +381,7 @@ class RunStore:
 
 def _is_dead(row: Any) -> bool:
     if row["host"] == HOST and row["pid"] is not None:
-        return row["pid"] != os.getpid() and not pid_alive(int(row["pid"]))
+        return row["pid"] != os.getpid() and not pid_alive(int(row["pid"]), row["pid_start"])
     beat = row["heartbeat"] if row["heartbeat"] is not None else row["started"]
     return time.time() - beat > STALE_SECONDS
 
@@ -381,13 +399,14 @@ def _summary(r: Any, machine: bool = True) -> RunSummary:
     """A RunSummary from a row of _LIST_COLUMNS (a tuple: the listing's hot path)."""
     (run_id, started, ended, status, source, settings, dataset, dataset_title, data_dir, sample, epochs_done,
      best_val_acc, test_loss, test_acc, seconds, checkpoint, message, version, machine_json, host, pid,
-     heartbeat, note, star) = r
-    if status == "running" and _is_dead({"host": host, "pid": pid, "heartbeat": heartbeat, "started": started}):
+     heartbeat, note, star, pid_start) = r
+    if status == "running" and _is_dead({"host": host, "pid": pid, "pid_start": pid_start, "heartbeat": heartbeat,
+                                         "started": started}):
         status = "interrupted"       # a read-only store: shown, not persisted
     return RunSummary(run_id, started, ended, status, source, _loads(settings) or {}, dataset, dataset_title,
                       data_dir, bool(sample), epochs_done, best_val_acc, test_loss, test_acc, seconds, checkpoint,
                       message, version, (_loads(machine_json) or {}) if machine else {}, host, pid, heartbeat,
-                      note, bool(star))
+                      note, bool(star), pid_start)
 
 
 __all__ = ["STATUSES", "Run", "RunStore", "RunSummary", "StoreError", "UnknownRunError", "default_path"]

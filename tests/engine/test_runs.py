@@ -308,6 +308,16 @@ def test_one_store_shared_by_threads(db):
         assert store.count() == 120 and {r.status for r in store.list()} == {"completed"}
 
 
+def test_a_running_row_whose_pid_was_reused_is_interrupted(db):
+    with RunStore(db) as store:
+        mine = store.create_run(settings={})
+        reused = store.create_run(settings={}, pid=os.getppid())     # a live process that is not the run's
+        parent = store.create_run(settings={}, pid=os.getppid())
+        store._write([("UPDATE runs SET pid_start = pid_start - 1 WHERE id = ?", (reused,))])
+        status = {r.id: r.status for r in store.list()}
+    assert status == {mine: "running", reused: "interrupted", parent: "running"} or store_mod.proc_start(1) is None
+
+
 def test_a_running_row_of_another_host_with_a_stale_heartbeat_is_interrupted(db):
     with RunStore(db) as store:
         fresh = store.create_run(settings={})
