@@ -119,7 +119,7 @@ def test_unknown_ids_exit_1_and_usage_errors_exit_2(idx_dir, state):
         assert r.returncode == 1, args
         assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("termnist: error: ")
         assert "Traceback" not in r.stderr
-    for args in (("export", "0", "--format", "xml"), ("--sort", "bogus"), ("compare",), ("show",)):
+    for args in (("export", "0", "--format", "xml"), ("--sort", "bogus"), ("compare",), ("compare", "0"), ("show",)):
         r = termnist("runs", *args)
         assert r.returncode == 2, (args, r.stderr)
 

@@ -211,6 +211,10 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    if len(args.ids) < 2:
+        from tui.commands import UsageError
+
+        raise UsageError("runs compare: give two run ids or more")
     with _open_existing() as store:
         result = store.compare(args.ids)
     ids = result["ids"]
