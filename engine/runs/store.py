@@ -19,12 +19,11 @@ STATUSES = ("running", "completed", "stopped", "diverged", "interrupted", "faile
 STALE_SECONDS = 600.0      # a "running" row of another host with no heartbeat for this long is interrupted
 EPOCH_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "lr",
                 "samples_per_s", "global_step")
-SORT_COLUMNS = ("id", "started", "ended", "status", "source", "dataset", "sample", "epochs_done",
-                "best_val_acc", "test_acc", "test_loss", "seconds", "checkpoint", "star", "note", "version")
 _LIST_COLUMNS = ("id", "started", "ended", "status", "source", "settings", "dataset", "dataset_title",
                  "data_dir", "sample", "epochs_done", "best_val_acc", "test_loss", "test_acc", "seconds",
                  "checkpoint", "message", "version", "machine", "host", "pid", "heartbeat", "note", "star",
                  "pid_start")
+SORT_COLUMNS = tuple(c for c in _LIST_COLUMNS if c not in ("settings", "machine", "pid_start"))
 HOST = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
 
 
