@@ -34,10 +34,13 @@ def find_full_mnist() -> Path | None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_log_dir(tmp_path_factory):
-    """The log file (tui.logfile) of every termnist started by a test, in-process or as a
-    subprocess, goes to a temporary directory, never the user's log directory."""
+    """The log file (tui.logfile) and the state directory (run history, recovery slot) of
+    every termnist started by a test, in-process or as a subprocess, are temporary
+    directories, never the user's."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TERMNIST_LOG_DIR", str(tmp_path_factory.mktemp("log")))
+        # nor the user's run history or recovery slot (tests that look at them set their own)
+        mp.setenv("TERMNIST_STATE_DIR", str(tmp_path_factory.mktemp("state")))
         yield
 
 

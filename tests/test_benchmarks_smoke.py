@@ -28,11 +28,12 @@ def test_quick_benchmark_prints_tables_and_writes_json(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = proc.stdout
     for title in ("== Machine ==", "== Epoch speed", "== Time to accuracy", "== The app costs little",
-                  "== Responsive and light over SSH", "== Memory and start-up", "== Targets =="):
+                  "== Responsive and light over SSH", "== Memory and start-up", "== Run history: recording",
+                  "== Run history: listing", "== Targets =="):
         assert title in text, f"missing {title!r} in:\n{text[-3000:]}"
     assert "bundled MNIST sample" in text
     data = json.loads(out.read_text())
-    assert set(data["sections"]) == {"epoch", "accuracy", "app", "startup"}
+    assert set(data["sections"]) == {"epoch", "accuracy", "app", "startup", "runs"}
     assert data["failures"] == []
     assert data["quick"] is True
     epoch_rows = data["sections"]["epoch"]["data"]["rows"]

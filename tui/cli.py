@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from tui.commands import UsageError
 
-COMMAND_MODULES = ("tui.commands.train", "tui.commands.data", "tui.commands.insight")  # insight extends eval
+COMMAND_MODULES = ("tui.commands.train", "tui.commands.data", "tui.commands.insight",
+                   "tui.commands.runs")  # insight extends eval
 LOG_FILE_HELP = "write the log here (default: termnist.log in the user log directory, or $TERMNIST_LOG_DIR)"
 # TERM values whose terminal cannot draw the app (no cursor addressing, no alternate screen)
 DUMB_TERMS = ("", "dumb", "unknown")
@@ -29,6 +30,7 @@ commands:
   predict     classify image files (PGM, PNG, ASCII art) with a saved model
   download    fetch and verify MNIST, Fashion-MNIST or KMNIST
   datasets    list datasets and where they were found
+  runs        the run history: list, show, compare, export, rm
 
 MNIST: Yann LeCun, Corinna Cortes, Christopher J.C. Burges (CC BY-SA 3.0).
 """

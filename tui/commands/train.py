@@ -154,10 +154,16 @@ def run_train(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     from threadpoolctl import threadpool_limits
 
+    from engine.runs import RunRecorder
+
+    # the run history (engine.runs); a store that cannot be used is one note, never a failure
+    recorder = RunRecorder.open(dataset=dataset, source="cli", threads=max(1, args.threads), on_error=out.note)
     try:
-        with threadpool_limits(limits=max(1, args.threads), user_api="blas"):
+        with threadpool_limits(limits=max(1, args.threads), user_api="blas"), recorder:
             finished = None
             for event in session.run():
+                recorder.feed(event)
+                out.run_id = recorder.last_run_id
                 out.event(event)
                 if type(event).__name__ == "Finished":
                     finished = event
@@ -171,6 +177,7 @@ def run_train(args: argparse.Namespace) -> int:
             from engine.checkpoint import save_checkpoint
 
             path = save_checkpoint(args.save, session.checkpoint())
+            recorder.set_checkpoint(path)
             out.saved(str(path))
         except TermnistError as exc:
             out.error(str(exc))
@@ -242,6 +249,7 @@ class _Output:
         self.json = json_mode
         self.live = (not json_mode) and sys.stderr.isatty()
         self._progress_shown = False
+        self.run_id: str | None = None     # the run store's id of this run, once recorded
 
     def _emit(self, obj: dict[str, Any]) -> None:
         print(json.dumps(obj, default=_json_default), flush=True)
@@ -278,6 +286,8 @@ class _Output:
             self._json_event(kind, e)
             return
         if kind == "RunStarted":
+            if self.run_id:
+                print(f"run id: {self.run_id}", flush=True)
             print(f"training on {e.dataset}: {e.n_train:,} train, {e.n_val:,} validation, {e.n_test:,} test", flush=True)
             cfg = e.config
             print("settings: " + " ".join(f"{k}={v}" for k, v in cfg.items()), flush=True)
@@ -319,9 +329,9 @@ class _Output:
         if kind == "EpochEnded":
             self._emit({"event": "epoch", **d})
         elif kind == "Finished":
-            self._emit({"event": "done", **d})
+            self._emit({"event": "done", "run_id": self.run_id, **d})
         elif kind == "RunStarted":
-            self._emit({"event": "start", **d})
+            self._emit({"event": "start", "run_id": self.run_id, **d})
         elif kind == "BatchProgress":
             d.pop("points", None)
             self._emit({"event": "progress", **d})
