@@ -139,6 +139,7 @@ class TrainingRunner:
     preview_limit: int = 10_000
     clock: Callable[[], float] = time.monotonic
     cancelled: Callable[[], bool] | None = None   # e.g. the worker's is_cancelled flag
+    recorder: Any = None                          # engine.runs.RunRecorder: the run history
     session: Session | None = field(default=None, init=False)
     abandoned: bool = field(default=False, init=False)   # set by abandon(): nobody is watching
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
@@ -194,17 +195,26 @@ class TrainingRunner:
         self.attach(session, x_test, y_test)
         if self._stop.is_set():
             session.stop()
+        recorder, failure = self.recorder, None
         try:
             for event in session.run():
+                if recorder is not None:
+                    recorder.feed(event)             # the run history (engine.runs); never raises
+                    if isinstance(event, ev.RunStarted) and recorder.run_id:
+                        self.post(LogLine(f"recorded in the run history as {recorder.run_id} "
+                                          f"(termnist runs show {recorder.run_id})"))
                 self.handle(event)
                 if self._stop.is_set() or (self.cancelled is not None and self.cancelled()):
                     self._stop.set()
                     session.stop()   # idempotent; the session ends at its next batch
         except Exception as exc:  # noqa: BLE001
+            failure = exc
             session.stop()           # whatever broke here, the session must not run on unwatched
             self._flush()
             self.post(_failure(exc))
         finally:
+            if recorder is not None:
+                recorder.close(failure)
             # The last preview lands before the worker ends (a next run must not get this
             # run's predictions late), unless nobody is watching any more.
             self._preview.close(finish=not self.abandoned)

@@ -30,13 +30,15 @@ class RunController:
     "thread" (a thread of this process: the fallback, and tests that patch the engine)."""
 
     def __init__(self, *, mode: str = "process", progress_every: int = 20,
-                 preview_limit: int = 10_000, blas_threads: int = TRAINER_BLAS_THREADS) -> None:
+                 preview_limit: int = 10_000, blas_threads: int = TRAINER_BLAS_THREADS,
+                 record: bool = True) -> None:
         if mode not in ("process", "thread"):
             raise ValueError(f"trainer must be 'process' or 'thread', not {mode!r}")
         self.mode = mode
         self.progress_every = progress_every
         self.preview_limit = preview_limit
         self.blas_threads = blas_threads
+        self.record = record                   # every run goes into the run history (engine.runs)
         self.trainer_process: Any = None       # engine.trainer_process.TrainerProcess
         self.runner: TrainingRunner | None = None
         self.config: Any = None                # the TrainConfig of the run in progress (as asked)
@@ -129,7 +131,14 @@ class RunController:
             ds = get_dataset(config.dataset)
             on_dataset(ds)                               # the preview shows what is trained on
             run_config = config if resume is not None else self.fit(runner, config, ds)
-            return self._open(runner, run_config, resume, early, ds), ds.x_test, ds.y_test
+            session = self._open(runner, run_config, resume, early, ds)
+            if self.record:
+                from engine.runs import RunRecorder
+
+                runner.recorder = RunRecorder.open(
+                    dataset=ds, source="app", threads=self.blas_threads,
+                    on_error=lambda text: runner.post(LogLine(text, "warning")))
+            return session, ds.x_test, ds.y_test
 
         runner.cancelled = cancelled
         with threadpool_limits(limits=self.blas_threads):   # a fallback run; predictions
