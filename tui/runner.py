@@ -200,10 +200,10 @@ class TrainingRunner:
             for event in session.run():
                 if recorder is not None:
                     recorder.feed(event)             # the run history (engine.runs); never raises
-                    if isinstance(event, ev.RunStarted) and recorder.run_id:
-                        self.post(LogLine(f"recorded in the run history as {recorder.run_id} "
-                                          f"(termnist runs show {recorder.run_id})"))
                 self.handle(event)
+                if recorder is not None and isinstance(event, ev.RunStarted) and recorder.run_id:
+                    self.post(LogLine(f"recorded in the run history as {recorder.run_id} "
+                                      f"(termnist runs show {recorder.run_id})"))
                 if self._stop.is_set() or (self.cancelled is not None and self.cancelled()):
                     self._stop.set()
                     session.stop()   # idempotent; the session ends at its next batch
