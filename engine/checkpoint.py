@@ -41,11 +41,6 @@ class Checkpoint:
     optimizer_state: dict[str, np.ndarray] | None = None
 
 
-def clone_model(model: MLP) -> MLP:
-    """An independent copy of ``model`` (same architecture, copied weights)."""
-    return MLP.from_weights(model.architecture(), model.params)
-
-
 def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
     """Write ``ckpt`` to ``path`` atomically. Returns the final path.
 

@@ -158,19 +158,6 @@ class MLP:
         self._train_cache = _BufferCache(self.sizes, self.dtype, training=True)
         self._eval_cache = _BufferCache(self.sizes, self.dtype, training=False)
 
-    # ---- pickling / deepcopy: buffers and locks are not state --------------------------------
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_train_cache"], state["_eval_cache"], state["_flat_params"]
-        del state["_flat_grads"], state["grads"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._allocate(dict(self.params))  # re-tile: unpickled views are separate arrays
-        self._make_caches()
-
     def __repr__(self) -> str:
         return (
             f"MLP(sizes={self.sizes}, activation={self.activation!r}, loss={self.loss!r}, "
@@ -378,7 +365,8 @@ class MLP:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled as architecture + weights; buffers and their lock are rebuilt. Only the
-        # training process uses this, to hand models to the app (engine.trainer_process);
+        # training process uses this, to hand models to the app (engine.trainer_process), and
+        # copy.copy/deepcopy go through it too (so no __getstate__/__setstate__ is needed);
         # files are .npz read with allow_pickle=False (engine.checkpoint), never pickle.
         return (MLP.from_weights, (self.architecture(), self.params))
 

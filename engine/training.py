@@ -285,10 +285,8 @@ class TrainingSession:
     def predictor(self) -> Callable[[np.ndarray], np.ndarray]:
         """``predict_proba`` frozen at the current weights (a copy): for a thread that
         predicts while this session trains on."""
-        from engine.checkpoint import clone_model
-
         with self._lock:
-            model = clone_model(self.model)
+            model = MLP.from_weights(self.model.architecture(), self.model.params)  # a copy
         max_value, dtype = self.dataset.max_value, self.config.dtype
         return lambda x: predict_images(model, x, max_value, dtype, chunk=self.EVAL_CHUNK)
 
