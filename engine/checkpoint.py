@@ -26,7 +26,7 @@ import numpy as np
 from engine.atomic import atomic_write
 from engine.errors import CheckpointError, ConfigError, TermnistError
 from engine.mlp import MLP
-from engine.training import TrainConfig
+from engine.config import TrainConfig
 
 FORMAT = "termnist-checkpoint"
 FORMAT_VERSION = 1

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.errors import ConfigError
-from engine.training import CHOICES, TrainConfig, parse_layers
+from engine.config import CHOICES, TrainConfig, parse_layers
 
 
 @dataclass(frozen=True)

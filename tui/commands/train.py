@@ -70,7 +70,7 @@ def build_config(args: argparse.Namespace):
     """Preset + flags -> TrainConfig. Raises UsageError naming the bad flag."""
     from engine.errors import ConfigError
     from engine.presets import get_preset
-    from engine.training import parse_layers
+    from engine.config import parse_layers
     from tui.commands import UsageError
 
     try:
