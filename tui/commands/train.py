@@ -15,6 +15,8 @@ import sys
 import time
 from typing import Any
 
+from engine import events as ev   # frozen dataclasses only: no NumPy (the parser stays light)
+
 TRAIN_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     # (flag, config field, type, help)
     ("--layers", "hidden", str, "hidden layer sizes, e.g. 128,64 (empty for none)"),
@@ -159,7 +161,7 @@ def run_train(args: argparse.Namespace) -> int:
             finished = None
             for event in session.run():
                 out.event(event)
-                if type(event).__name__ == "Finished":
+                if isinstance(event, ev.Finished):
                     finished = event
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -272,61 +274,61 @@ class _Output:
         else:
             print(f"saved model to {path}", flush=True)
 
-    def event(self, e: Any) -> None:
-        kind = type(e).__name__
+    def event(self, e: ev.Event) -> None:
         if self.json:
-            self._json_event(kind, e)
+            self._json_event(e)
             return
-        if kind == "RunStarted":
-            print(f"training on {e.dataset}: {e.n_train:,} train, {e.n_val:,} validation, {e.n_test:,} test", flush=True)
-            cfg = e.config
-            print("settings: " + " ".join(f"{k}={v}" for k, v in cfg.items()), flush=True)
-        elif kind == "BatchProgress":
-            if self.live:
-                frac = e.step / e.steps_per_epoch
-                bar = "#" * int(frac * 20)
-                sys.stderr.write(f"\repoch {e.epoch} [{bar:<20}] {frac:4.0%} loss {e.loss:.4f}")
-                sys.stderr.flush()
-                self._progress_shown = True
-        elif kind == "EpochEnded":
-            self._clear_progress()
-            print(
-                f"epoch {e.epoch:>3}/{e.epochs}  train loss {e.train_loss:.4f} acc {e.train_acc:7.2%}"
-                f"  val loss {_fmt(e.val_loss)} acc {_fmt(e.val_acc, pct=True)}"
-                f"  {e.seconds:6.2f}s  {e.samples_per_s:,.0f} img/s",
-                flush=True,
-            )
-        elif kind == "Diverged":
-            self._clear_progress()
-            print(f"termnist: {e.message}", file=sys.stderr, flush=True)
-        elif kind == "Stopped":
-            self._clear_progress()
-            print(f"stopped after {e.epoch} completed epoch(s)", flush=True)
-        elif kind == "Finished":
-            self._clear_progress()
-            print(
-                f"test accuracy {e.test_acc:.2%} (loss {e.test_loss:.4f}) after {e.epochs_done} epoch(s)"
-                f" in {e.seconds:.1f}s",
-                flush=True,
-            )
-        elif kind == "Failed":
-            self.error(e.message)
+        match e:
+            case ev.RunStarted():
+                print(f"training on {e.dataset}: {e.n_train:,} train, {e.n_val:,} validation, {e.n_test:,} test",
+                      flush=True)
+                print("settings: " + " ".join(f"{k}={v}" for k, v in e.config.items()), flush=True)
+            case ev.BatchProgress():
+                if self.live:
+                    frac = e.step / e.steps_per_epoch
+                    bar = "#" * int(frac * 20)
+                    sys.stderr.write(f"\repoch {e.epoch} [{bar:<20}] {frac:4.0%} loss {e.loss:.4f}")
+                    sys.stderr.flush()
+                    self._progress_shown = True
+            case ev.EpochEnded():
+                self._clear_progress()
+                print(
+                    f"epoch {e.epoch:>3}/{e.epochs}  train loss {e.train_loss:.4f} acc {e.train_acc:7.2%}"
+                    f"  val loss {_fmt(e.val_loss)} acc {_fmt(e.val_acc, pct=True)}"
+                    f"  {e.seconds:6.2f}s  {e.samples_per_s:,.0f} img/s",
+                    flush=True,
+                )
+            case ev.Diverged():
+                self._clear_progress()
+                print(f"termnist: {e.message}", file=sys.stderr, flush=True)
+            case ev.Stopped():
+                self._clear_progress()
+                print(f"stopped after {e.epoch} completed epoch(s)", flush=True)
+            case ev.Finished():
+                self._clear_progress()
+                print(
+                    f"test accuracy {e.test_acc:.2%} (loss {e.test_loss:.4f}) after {e.epochs_done} epoch(s)"
+                    f" in {e.seconds:.1f}s",
+                    flush=True,
+                )
+            case ev.Failed():
+                self.error(e.message)
 
-    def _json_event(self, kind: str, e: Any) -> None:
+    def _json_event(self, e: ev.Event) -> None:
         from dataclasses import asdict
 
         d = asdict(e)
-        if kind == "EpochEnded":
-            self._emit({"event": "epoch", **d})
-        elif kind == "Finished":
-            self._emit({"event": "done", **d})
-        elif kind == "RunStarted":
-            self._emit({"event": "start", **d})
-        elif kind == "BatchProgress":
+        if isinstance(e, ev.BatchProgress):
             d.pop("points", None)
-            self._emit({"event": "progress", **d})
-        else:
-            self._emit({"event": kind.lower(), **d})
+        self._emit({"event": _JSON_NAMES[type(e)], **d})
+
+
+#: The "event" field of each event's JSON line.
+_JSON_NAMES: dict[type[ev.Event], str] = {
+    ev.RunStarted: "start", ev.BatchProgress: "progress", ev.EpochEnded: "epoch", ev.Paused: "paused",
+    ev.Resumed: "resumed", ev.Diverged: "diverged", ev.Stopped: "stopped", ev.Finished: "done",
+    ev.Failed: "failed",
+}
 
 
 def _json_default(obj: Any) -> Any:
