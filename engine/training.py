@@ -11,7 +11,9 @@ import copy
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -108,6 +110,7 @@ class TrainingSession:
         self.global_step = 0
         self.history: list[dict[str, Any]] = []
         self._last_good: dict[str, Any] | None = None
+        self._first_loss: float | None = None      # the run's first batch loss (divergence test)
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._unpaused = threading.Event()
@@ -224,20 +227,11 @@ class TrainingSession:
         finally:
             self._running = False
 
-    def _run(self) -> Iterator[ev.Event]:
-        cfg = self.config
+    def _run(self) -> Generator[ev.Event, None, None]:
         t_run = time.perf_counter()
-        n = len(self.y_train)
-        bs = cfg.batch_size
-        dim = self.dataset.n_features
-        scale = np.asarray(1.0 / self.dataset.max_value, dtype=cfg.dtype)
-        u8_full = np.empty((bs, dim), dtype=self._x_train_flat.dtype)
-        f_full = np.empty((bs, dim), dtype=cfg.dtype)
-        img_shape = self.x_train.shape[1:]
-        shift = cfg.augment == "shift" and len(img_shape) == 2
         yield ev.RunStarted(
-            config=cfg.to_dict(),
-            n_train=n,
+            config=self.config.to_dict(),
+            n_train=len(self.y_train),
             n_val=len(self.y_val),
             n_test=len(self.dataset.y_test),
             steps_per_epoch=self.steps_per_epoch,
@@ -245,96 +239,13 @@ class TrainingSession:
             start_epoch=self.epochs_done,
         )
         self._last_good = self._snapshot_state()
-        reason = "completed"
-        first_loss: float | None = None
-        while self.epochs_done < cfg.epochs:
-            epoch = self.epochs_done + 1
-            if self._stop.is_set():  # before drawing the epoch's order: a resume stays exact
-                reason = "stopped"
-                yield ev.Stopped(epoch=self.epochs_done, step=self.global_step)
+        self._first_loss = None
+        batches = _Batches(self)
+        end = EpochEnd.COMPLETED
+        while self.epochs_done < self.config.epochs:
+            end = yield from self._epoch(self.epochs_done + 1, batches)
+            if end is not EpochEnd.COMPLETED:
                 break
-            order = self._rng.permutation(n)
-            t0 = time.perf_counter()
-            train_time = 0.0
-            sum_loss = 0.0
-            sum_correct = 0
-            seen = 0
-            window: list[tuple[int, float]] = []
-            for step in range(1, self.steps_per_epoch + 1):
-                if self._stop.is_set():
-                    break
-                if not self._unpaused.is_set():
-                    train_time += time.perf_counter() - t0
-                    yield ev.Paused(epoch=epoch, step=step - 1)
-                    while not self._unpaused.wait(0.1):
-                        pass
-                    t0 = time.perf_counter()
-                    if self._stop.is_set():
-                        break
-                    yield ev.Resumed(epoch=epoch, step=step - 1)
-                idx = order[(step - 1) * bs : step * bs]
-                m = len(idx)
-                u8 = u8_full[:m]
-                xb = f_full[:m]
-                if shift:
-                    random_shift(self.x_train[idx], cfg.max_shift, self._rng, out=u8.reshape(m, *img_shape))
-                else:
-                    np.take(self._x_train_flat, idx, axis=0, out=u8)
-                np.multiply(u8, scale, out=xb, casting="unsafe")
-                yb = self.y_train[idx]
-                lr = self.schedule(self.global_step)
-                with self._lock:
-                    loss, correct = self.model.loss_and_grads(xb, yb)
-                    if first_loss is None:
-                        first_loss = loss
-                    if not math.isfinite(loss) or loss > max(DIVERGED_FACTOR * first_loss, DIVERGED_FLOOR):
-                        yield from self._diverge(epoch, step, loss)
-                        reason = "diverged"
-                        break
-                    self.optimizer.step(self.model.grads, lr=lr)
-                    self.global_step += 1
-                sum_loss += loss * m
-                sum_correct += correct
-                seen += m
-                window.append((self.global_step, loss))
-                if len(window) >= self.progress_every:
-                    yield self._progress(epoch, step, lr, window)
-                    window = []
-            if reason == "diverged":
-                break
-            train_time += time.perf_counter() - t0
-            if window:
-                yield self._progress(epoch, step, lr, window)
-            if self._stop.is_set():
-                reason = "stopped"
-                yield ev.Stopped(epoch=self.epochs_done, step=self.global_step)
-                break
-            if not all(np.isfinite(p).all() for p in self.model.params.values()):
-                yield from self._diverge(epoch, self.steps_per_epoch, float("nan"))
-                reason = "diverged"
-                break
-            val_loss = val_acc = None
-            if len(self.y_val):
-                val_loss, val_acc, _ = self._evaluate(self.x_val, self.y_val)
-            if val_loss is not None and not math.isfinite(val_loss):
-                yield from self._diverge(epoch, self.steps_per_epoch, val_loss)
-                reason = "diverged"
-                break
-            self.epochs_done = epoch
-            row = {
-                "epoch": epoch,
-                "train_loss": sum_loss / max(seen, 1),
-                "train_acc": sum_correct / max(seen, 1),
-                "val_loss": val_loss,
-                "val_acc": val_acc,
-                "seconds": train_time,
-                "samples_per_s": seen / train_time if train_time > 0 else float("inf"),
-                "lr": lr,
-                "global_step": self.global_step,
-            }
-            self.history.append(row)
-            self._last_good = self._snapshot_state()
-            yield ev.EpochEnded(epochs=cfg.epochs, **row)
         test_loss, test_acc, preds = self._evaluate(self.dataset.x_test, self.dataset.y_test)
         self.last_test = (test_loss, test_acc)
         per_class = per_class_accuracy(self.dataset.y_test, preds, self.dataset.n_classes)
@@ -343,9 +254,98 @@ class TrainingSession:
             test_loss=test_loss,
             test_acc=test_acc,
             seconds=time.perf_counter() - t_run,
-            reason=reason,
+            reason=end.value,
             per_class_acc=tuple(float(a) for a in per_class),
         )
+
+    def _epoch(self, epoch: int, batches: _Batches) -> Generator[ev.Event, None, EpochEnd]:
+        """Train epoch ``epoch`` (1-based), yielding its events; returns how it ended.
+
+        Completed: the epoch's EpochEnded was yielded and the state is saved as the last good
+        one. Stopped: a Stopped was yielded. Diverged: the last good state is back and a
+        Diverged was yielded. The step lock is never held across a ``yield``.
+        """
+        if self._stop.is_set():  # before drawing the epoch's order: a resume stays exact
+            yield self._stopped()
+            return EpochEnd.STOPPED
+        tally = _Tally(order=self._rng.permutation(len(self.y_train)), t0=time.perf_counter())
+        diverged = yield from self._steps(epoch, batches, tally)
+        if diverged is not None:
+            yield diverged
+            return EpochEnd.DIVERGED
+        tally.train_time += time.perf_counter() - tally.t0
+        if tally.window:
+            yield self._progress(epoch, tally.step, tally.lr, tally.window)
+        if self._stop.is_set():
+            yield self._stopped()
+            return EpochEnd.STOPPED
+        if not all(np.isfinite(p).all() for p in self.model.params.values()):
+            yield self._diverge(epoch, self.steps_per_epoch, float("nan"))
+            return EpochEnd.DIVERGED
+        val_loss = val_acc = None
+        if len(self.y_val):
+            val_loss, val_acc, _ = self._evaluate(self.x_val, self.y_val)
+        if val_loss is not None and not math.isfinite(val_loss):
+            yield self._diverge(epoch, self.steps_per_epoch, val_loss)
+            return EpochEnd.DIVERGED
+        self.epochs_done = epoch
+        row = {
+            "epoch": epoch,
+            "train_loss": tally.sum_loss / max(tally.seen, 1),
+            "train_acc": tally.sum_correct / max(tally.seen, 1),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "seconds": tally.train_time,
+            "samples_per_s": tally.seen / tally.train_time if tally.train_time > 0 else float("inf"),
+            "lr": tally.lr,
+            "global_step": self.global_step,
+        }
+        self.history.append(row)
+        self._last_good = self._snapshot_state()
+        yield ev.EpochEnded(epochs=self.config.epochs, **row)
+        return EpochEnd.COMPLETED
+
+    def _steps(self, epoch: int, batches: _Batches, tally: _Tally
+               ) -> Generator[ev.Event, None, ev.Diverged | None]:
+        """The optimizer steps of one epoch (until its end or a stop request), yielding
+        progress and pause events; returns the Diverged event (not yet yielded, the last
+        good state already back) when a loss diverged."""
+        bs = self.config.batch_size
+        for step in range(1, self.steps_per_epoch + 1):
+            tally.step = step
+            if self._stop.is_set():
+                break
+            if not self._unpaused.is_set():
+                tally.train_time += time.perf_counter() - tally.t0
+                yield ev.Paused(epoch=epoch, step=step - 1)
+                while not self._unpaused.wait(0.1):
+                    pass
+                tally.t0 = time.perf_counter()
+                if self._stop.is_set():
+                    break
+                yield ev.Resumed(epoch=epoch, step=step - 1)
+            xb, yb = batches.load(tally.order[(step - 1) * bs : step * bs])
+            lr = tally.lr = self.schedule(self.global_step)
+            with self._lock:
+                loss, correct = self.model.loss_and_grads(xb, yb)
+                if self._first_loss is None:
+                    self._first_loss = loss
+                if not math.isfinite(loss) or loss > max(DIVERGED_FACTOR * self._first_loss, DIVERGED_FLOOR):
+                    return self._diverge(epoch, step, loss)
+                self.optimizer.step(self.model.grads, lr=lr)
+                self.global_step += 1
+            m = len(yb)
+            tally.sum_loss += loss * m
+            tally.sum_correct += correct
+            tally.seen += m
+            tally.window.append((self.global_step, loss))
+            if len(tally.window) >= self.progress_every:
+                yield self._progress(epoch, step, lr, tally.window)
+                tally.window = []
+        return None
+
+    def _stopped(self) -> ev.Stopped:
+        return ev.Stopped(epoch=self.epochs_done, step=self.global_step)
 
     def _progress(self, epoch: int, step: int, lr: float, window: list[tuple[int, float]]) -> ev.BatchProgress:
         return ev.BatchProgress(
@@ -369,7 +369,8 @@ class TrainingSession:
                 "rng_state": _jsonable_rng_state(self._rng),
             }
 
-    def _diverge(self, epoch: int, step: int, loss: float) -> Iterator[ev.Event]:
+    def _diverge(self, epoch: int, step: int, loss: float) -> ev.Diverged:
+        """Go back to the last good state (the last epoch end); the event that says so."""
         assert self._last_good is not None
         good = self._last_good
         with self._lock:
@@ -380,7 +381,58 @@ class TrainingSession:
             f"diverged at epoch {epoch} step {step} (loss {loss:.4g}): try a smaller learning rate"
             f" (lr={self.config.lr:g}); kept the weights of epoch {self.epochs_done}"
         )
-        yield ev.Diverged(epoch=epoch, step=step, loss=float(loss), message=msg, restored_epoch=self.epochs_done)
+        return ev.Diverged(epoch=epoch, step=step, loss=float(loss), message=msg, restored_epoch=self.epochs_done)
+
+
+class EpochEnd(Enum):
+    """How an epoch ended (the run's Finished.reason is the last one's value)."""
+
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    DIVERGED = "diverged"
+
+
+@dataclass
+class _Tally:
+    """One epoch's running totals (TrainingSession._epoch and _steps)."""
+
+    order: np.ndarray                # the epoch's permutation of the training rows
+    t0: float                        # when the current stretch of training began
+    train_time: float = 0.0          # seconds trained (pauses excluded)
+    step: int = 0                    # the step (1-based) being done, or the last one
+    lr: float = 0.0                  # the last step's learning rate
+    sum_loss: float = 0.0
+    sum_correct: int = 0
+    seen: int = 0
+    window: list[tuple[int, float]] = field(default_factory=list)   # since the last BatchProgress
+
+
+class _Batches:
+    """Reused buffers that turn a batch's row indices into scaled features and labels."""
+
+    def __init__(self, session: TrainingSession) -> None:
+        cfg = session.config
+        self._x = session.x_train
+        self._x_flat = session._x_train_flat
+        self._y = session.y_train
+        self._rng = session._rng
+        dim = session.dataset.n_features
+        self._scale = np.asarray(1.0 / session.dataset.max_value, dtype=cfg.dtype)
+        self._u8 = np.empty((cfg.batch_size, dim), dtype=self._x_flat.dtype)
+        self._f = np.empty((cfg.batch_size, dim), dtype=cfg.dtype)
+        self._img_shape = self._x.shape[1:]
+        self._max_shift = cfg.max_shift if cfg.augment == "shift" and len(self._img_shape) == 2 else None
+
+    def load(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = len(idx)
+        u8 = self._u8[:m]
+        xb = self._f[:m]
+        if self._max_shift is not None:
+            random_shift(self._x[idx], self._max_shift, self._rng, out=u8.reshape(m, *self._img_shape))
+        else:
+            np.take(self._x_flat, idx, axis=0, out=u8)
+        np.multiply(u8, self._scale, out=xb, casting="unsafe")
+        return xb, self._y[idx]
 
 
 def predict_images(model: MLP, x: np.ndarray, max_value: int, dtype: Any = "float32",

@@ -256,3 +256,37 @@ def test_parse_layers_rejects(text):
     with pytest.raises(ConfigError) as info:
         parse_layers(text)
     assert info.value.field == "hidden"
+
+
+def _lock_is_free(session: TrainingSession) -> bool:
+    """Whether another thread can take the session's step lock right now."""
+    got = []
+
+    def take() -> None:
+        ok = session._lock.acquire(timeout=2)
+        got.append(ok)
+        if ok:
+            session._lock.release()
+
+    t = threading.Thread(target=take)
+    t.start()
+    t.join()
+    return got[0]
+
+
+@pytest.mark.parametrize("lr, kind", [(1e4, ev.Diverged), (5.0, ev.Diverged), (0.1, ev.EpochEnded)])
+def test_no_event_is_yielded_while_the_step_lock_is_held(data, lr, kind):
+    # A consumer that asks for predictions or a checkpoint on an event (the app does) would
+    # wait forever on a generator suspended inside ``with self._lock``.
+    s = TrainingSession(TrainConfig(**{**SMALL, "lr": lr, "epochs": 4}), data, progress_every=50)
+    seen = []
+    for event in s.run():
+        seen.append(type(event))
+        assert _lock_is_free(s), f"{type(event).__name__} was yielded holding the step lock"
+    assert kind in seen
+
+
+def test_an_epoch_ends_one_way(data):
+    from engine.training import EpochEnd
+
+    assert {e.value for e in EpochEnd} == {"completed", "stopped", "diverged"}
