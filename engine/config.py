@@ -150,11 +150,46 @@ def _check_int(field: str, value: Any, low: int, high: int) -> None:
         raise ConfigError(field, f"{value} is out of range {low}..{high}")
 
 
-def estimate_memory_bytes(config: TrainConfig, n_features: int, n_classes: int) -> int:
-    """Rough bytes a run needs beyond the dataset: weights, grads, optimizer state, activations."""
+def estimate_memory_bytes(config: TrainConfig, n_features: int, n_classes: int,
+                          n_train: int | None = None) -> int:
+    """Rough bytes a run needs beyond the dataset: weights, grads, optimizer state, activations.
+
+    A batch never holds more than the ``n_train`` training images (when given)."""
+    return sum(_memory_parts(config, n_features, n_classes, n_train))
+
+
+def _memory_parts(config: TrainConfig, n_features: int, n_classes: int,
+                  n_train: int | None = None) -> tuple[int, int]:
+    """(bytes of weights + grads + optimizer state + last-good copy, bytes of activations)."""
     sizes = (n_features, *config.hidden, n_classes)
     itemsize = np.dtype(config.dtype).itemsize
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     copies = 2 + {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}[config.optimizer] + 1  # +1 last-good
-    act = 3 * max(config.batch_size, 1000) * sum(sizes)  # forward caches + eval chunk
-    return int((n_params * copies + act) * itemsize)
+    batch = config.batch_size if n_train is None else min(config.batch_size, max(n_train, 1))
+    act = 3 * max(batch, 1000) * sum(sizes)  # forward caches + eval chunk
+    return int(n_params * copies * itemsize), int(act * itemsize)
+
+
+def check_fits(config: TrainConfig, n_train: int, n_features: int | None = None,
+               n_classes: int | None = None, title: str = "the dataset") -> None:
+    """Raise ConfigError(field, reason) when ``config`` cannot train on dataset ``title`` of
+    ``n_train`` training images: the validation size must leave some (the rule of
+    engine.datasets.fit_val_size); given the images' shape, the run must fit in
+    MAX_MODEL_BYTES -- blamed on ``batch_size`` when the network fits with a batch of at most
+    1,000 images, else on ``hidden``."""
+    from engine.datasets import fit_val_size
+
+    if fit_val_size(config.val_size, n_train) != config.val_size:
+        raise ConfigError("val_size", f"{config.val_size} leaves no training data "
+                                      f"({title} has {n_train} training images)")
+    if n_features is None or n_classes is None:
+        return
+    model, act = _memory_parts(config, n_features, n_classes, n_train - config.val_size)
+    if model + act <= MAX_MODEL_BYTES:
+        return
+    need = f"about {(model + act) / 1024**3:.1f} GiB (limit {MAX_MODEL_BYTES / 1024**3:.0f} GiB)"
+    small = config.replace(batch_size=1000)
+    if config.batch_size > 1000 and sum(_memory_parts(small, n_features, n_classes)) <= MAX_MODEL_BYTES:
+        raise ConfigError("batch_size", f"a batch of {config.batch_size} images needs {need}:"
+                                        " use a smaller batch size")
+    raise ConfigError("hidden", f"this network needs {need}: use smaller layers")

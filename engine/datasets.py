@@ -39,7 +39,7 @@ from engine.idx import is_gzip, read_idx
 __all__ = [
     "Dataset", "DatasetSpec", "FileCheck", "SearchResult", "VerifyResult", "DATASETS",
     "IDX_FILES", "SAMPLE_DIR", "available_datasets", "cache_root", "find_idx_files",
-    "load_dataset", "locate_dataset", "split_train_val", "to_features", "verify_dir",
+    "fit_val_size", "load_dataset", "locate_dataset", "split_train_val", "to_features", "verify_dir",
     "verify_file",
 ]
 
@@ -475,6 +475,18 @@ def split_train_val(x: np.ndarray, y: np.ndarray, val_size: int
                            f"{n} training images")
     cut = n - int(val_size)
     return x[:cut], y[:cut], x[cut:], y[cut:]
+
+
+def fit_val_size(requested: int, n_train: int) -> int:
+    """The validation size to use on a training set of ``n_train`` images when ``requested``
+    is asked for: ``requested`` when it leaves training data (0 <= requested < n_train),
+    else 1/5 of the set (a preset's 10,000 on the 10,000-image bundled sample -> 2,000).
+
+    The one rule: TrainConfig's check (engine.config.check_fits) refuses a size this
+    function would change; a UI that replaces a preset's default size uses this value."""
+    if 0 <= requested < n_train:
+        return int(requested)
+    return max(0, int(n_train) // 5)
 
 
 def to_features(x_uint8: np.ndarray, max_value: int, out: np.ndarray | None = None,

@@ -25,11 +25,12 @@ from engine.config import (  # noqa: F401 - CHOICES, parse_layers: re-exported (
     CHOICES,
     MAX_MODEL_BYTES,
     TrainConfig,
+    check_fits,
     estimate_memory_bytes,
     parse_layers,
 )
 from engine.datasets import Dataset, split_train_val, to_features
-from engine.errors import ConfigError, TermnistError
+from engine.errors import CheckpointError, ConfigError, TermnistError
 from engine.metrics import per_class_accuracy
 from engine.mlp import MLP
 from engine.optim import make_optimizer, make_schedule
@@ -62,18 +63,7 @@ class TrainingSession:
         self.config = config
         self.dataset = dataset
         self.progress_every = max(1, int(progress_every))
-        n_train_total = len(dataset.y_train)
-        if config.val_size >= n_train_total:
-            raise ConfigError(
-                "val_size",
-                f"{config.val_size} leaves no training data ({dataset.title} has {n_train_total} training images)",
-            )
-        need = estimate_memory_bytes(config, dataset.n_features, dataset.n_classes)
-        if need > MAX_MODEL_BYTES:
-            raise ConfigError(
-                "hidden",
-                f"this network needs about {need / 1024**3:.1f} GiB (limit {MAX_MODEL_BYTES / 1024**3:.0f} GiB): use smaller layers",
-            )
+        check_fits(config, len(dataset.y_train), dataset.n_features, dataset.n_classes, dataset.title)
         self.x_train, self.y_train, self.x_val, self.y_val = split_train_val(
             dataset.x_train, dataset.y_train, config.val_size
         )
@@ -108,6 +98,7 @@ class TrainingSession:
         )
         self.epochs_done = 0
         self.global_step = 0
+        self.steps_into_epoch = 0      # optimizer steps taken in epoch epochs_done + 1 so far
         self.history: list[dict[str, Any]] = []
         self._last_good: dict[str, Any] | None = None
         self._first_loss: float | None = None      # the run's first batch loss (divergence test)
@@ -166,7 +157,11 @@ class TrainingSession:
             if good is not None:
                 weights = good["weights"]
                 opt_state = {k: v.copy() for k, v in good["optimizer"].items()}
+                if good["global_step"] != self.global_step:     # tested weights are not these
+                    meta.pop("test_loss", None)
+                    meta.pop("test_acc", None)
                 meta.update(epochs_done=good["epochs_done"], global_step=good["global_step"],
+                            steps_into_epoch=0, mid_epoch=False,
                             rng_state=good["rng_state"], history=list(self.history[: good["epochs_done"]]))
             else:
                 weights = self.model.params
@@ -184,6 +179,10 @@ class TrainingSession:
             "class_names": list(self.dataset.class_names),
             "epochs_done": self.epochs_done,
             "global_step": self.global_step,
+            # Weights saved mid-epoch (a stop, a save while training) are steps_into_epoch
+            # steps into epoch epochs_done + 1; such a checkpoint cannot be resumed exactly.
+            "steps_into_epoch": self.steps_into_epoch,
+            "mid_epoch": self.steps_into_epoch > 0,
             "val_acc": last.get("val_acc"),
             "train_acc": last.get("train_acc"),
             "history": list(self.history),
@@ -200,6 +199,13 @@ class TrainingSession:
         if ckpt.optimizer_state:
             self.optimizer.load_state_dict(ckpt.optimizer_state)
         meta = ckpt.metadata
+        if meta.get("mid_epoch"):
+            raise CheckpointError(
+                "this checkpoint was saved mid-epoch (at "
+                + ev.describe_position(int(meta.get("epochs_done") or 0), int(meta.get("steps_into_epoch") or 0))
+                + "): a run resumes only"
+                " from the end of an epoch; start a new run with its settings, or resume from a"
+                " checkpoint saved at an epoch end")
         self.epochs_done = int(meta.get("epochs_done", 0))
         self.global_step = int(meta.get("global_step", self.epochs_done * self.steps_per_epoch))
         self.history = list(meta.get("history", []))
@@ -256,6 +262,7 @@ class TrainingSession:
             seconds=time.perf_counter() - t_run,
             reason=end.value,
             per_class_acc=tuple(float(a) for a in per_class),
+            steps_into_epoch=self.steps_into_epoch,
         )
 
     def _epoch(self, epoch: int, batches: _Batches) -> Generator[ev.Event, None, EpochEnd]:
@@ -289,6 +296,7 @@ class TrainingSession:
             yield self._diverge(epoch, self.steps_per_epoch, val_loss)
             return EpochEnd.DIVERGED
         self.epochs_done = epoch
+        self.steps_into_epoch = 0
         row = {
             "epoch": epoch,
             "train_loss": tally.sum_loss / max(tally.seen, 1),
@@ -334,6 +342,7 @@ class TrainingSession:
                     return self._diverge(epoch, step, loss)
                 self.optimizer.step(self.model.grads, lr=lr)
                 self.global_step += 1
+                self.steps_into_epoch = step
             m = len(yb)
             tally.sum_loss += loss * m
             tally.sum_correct += correct
@@ -345,7 +354,7 @@ class TrainingSession:
         return None
 
     def _stopped(self) -> ev.Stopped:
-        return ev.Stopped(epoch=self.epochs_done, step=self.global_step)
+        return ev.Stopped(epoch=self.epochs_done, step=self.global_step, steps_into_epoch=self.steps_into_epoch)
 
     def _progress(self, epoch: int, step: int, lr: float, window: list[tuple[int, float]]) -> ev.BatchProgress:
         return ev.BatchProgress(
@@ -377,6 +386,7 @@ class TrainingSession:
             self.model.set_weights(good["weights"])
             self.optimizer.load_state_dict(good["optimizer"])
             self.global_step = good["global_step"]
+            self.steps_into_epoch = 0
         msg = (
             f"diverged at epoch {epoch} step {step} (loss {loss:.4g}): try a smaller learning rate"
             f" (lr={self.config.lr:g}); kept the weights of epoch {self.epochs_done}"

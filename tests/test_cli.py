@@ -144,3 +144,20 @@ def test_ctrl_c_stops_after_the_current_batch_and_exits_130(idx_dir):
     assert "Traceback" not in err
     assert "interrupted" in err or "interrupted" in out
     assert '"event": "done"' in out  # it finished cleanly: test evaluation of the kept weights
+
+
+def test_a_stop_mid_epoch_is_printed_where_the_weights_are(capsys):
+    # Issue 12: "stopped after 1 completed epoch(s)" and a test accuracy of weights that were
+    # in fact 172 steps into epoch 2.
+    from engine import events as ev
+    from tui.commands.train import _Output
+
+    out = _Output(json_mode=False)
+    out.event(ev.Stopped(epoch=1, step=954, steps_into_epoch=172))
+    out.event(ev.Finished(epochs_done=1, test_loss=0.1, test_acc=0.9712, seconds=3.0, reason="stopped",
+                          steps_into_epoch=172))
+    text = capsys.readouterr().out
+    assert "stopped at epoch 2 step 172 (weights at that step, after 1 completed epoch(s))" in text
+    assert "test accuracy 97.12% (loss 0.1000) of the weights at epoch 2 step 172" in text
+    out.event(ev.Stopped(epoch=2, step=1564))
+    assert "stopped after 2 completed epoch(s)" in capsys.readouterr().out

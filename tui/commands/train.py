@@ -110,10 +110,13 @@ def fit_val_size(config: Any, n_train: int, explicit: bool) -> tuple[Any, int | 
     """A preset's validation size that does not fit the training set (the default 10,000 on
     the 10,000-image bundled sample) becomes 1/5 of it. Returns (config, the old size when it
     was capped, else None). A size given with --val-size is left alone: the engine refuses
-    it with a message naming the flag."""
-    if explicit or config.val_size < n_train:
+    it with a message naming the flag. The rule is engine.datasets.fit_val_size."""
+    from engine.datasets import fit_val_size as fit
+
+    size = config.val_size if explicit else fit(config.val_size, n_train)
+    if size == config.val_size:
         return config, None
-    return config.replace(val_size=n_train // 5), config.val_size
+    return config.replace(val_size=size), config.val_size
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -178,7 +181,11 @@ def run_train(args: argparse.Namespace) -> int:
             out.error(str(exc))
             status = 1
     if interrupted["count"]:
-        out.note(f"interrupted: stopped after {finished.epochs_done} epoch(s)")
+        if finished.steps_into_epoch:
+            out.note(f"interrupted: stopped at {ev.describe_position(finished.epochs_done, finished.steps_into_epoch)}"
+                     " (weights at that step; a checkpoint of them cannot be resumed)")
+        else:
+            out.note(f"interrupted: stopped after {finished.epochs_done} epoch(s)")
         return 130
     if finished.reason == "diverged":
         return 1
@@ -303,14 +310,17 @@ class _Output:
                 print(f"termnist: {e.message}", file=sys.stderr, flush=True)
             case ev.Stopped():
                 self._clear_progress()
-                print(f"stopped after {e.epoch} completed epoch(s)", flush=True)
+                if e.steps_into_epoch:
+                    print(f"stopped at {ev.describe_position(e.epoch, e.steps_into_epoch)} (weights at that step,"
+                          f" after {e.epoch} completed epoch(s))", flush=True)
+                else:
+                    print(f"stopped after {e.epoch} completed epoch(s)", flush=True)
             case ev.Finished():
                 self._clear_progress()
-                print(
-                    f"test accuracy {e.test_acc:.2%} (loss {e.test_loss:.4f}) after {e.epochs_done} epoch(s)"
-                    f" in {e.seconds:.1f}s",
-                    flush=True,
-                )
+                where = (f"of the weights at {ev.describe_position(e.epochs_done, e.steps_into_epoch)}" if e.steps_into_epoch
+                         else f"after {e.epochs_done} epoch(s)")
+                print(f"test accuracy {e.test_acc:.2%} (loss {e.test_loss:.4f}) {where} in {e.seconds:.1f}s",
+                      flush=True)
             case ev.Failed():
                 self.error(e.message)
 
