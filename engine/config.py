@@ -16,16 +16,23 @@ from typing import Any
 
 import numpy as np
 
+from engine.activations import ACTIVATION_NAMES
+from engine.augment import AUGMENT_NAMES
 from engine.errors import ConfigError
+from engine.init import INIT_NAMES
+from engine.losses import LOSS_NAMES
+from engine.mlp import DTYPE_NAMES
+from engine.optim import OPTIMIZER_NAMES, SCHEDULE_NAMES
 
+#: The allowed values of each choice setting: each registry's own names, in display order.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "activation": ("relu", "leaky_relu", "sigmoid", "tanh"),
-    "loss": ("cross-entropy", "mse"),
-    "init": ("auto", "he", "xavier", "normal"),
-    "optimizer": ("sgd", "momentum", "nesterov", "adam"),
-    "schedule": ("constant", "step", "cosine"),
-    "dtype": ("float32", "float64"),
-    "augment": ("none", "shift"),
+    "activation": ACTIVATION_NAMES,
+    "loss": LOSS_NAMES,
+    "init": INIT_NAMES,
+    "optimizer": OPTIMIZER_NAMES,
+    "schedule": SCHEDULE_NAMES,
+    "dtype": DTYPE_NAMES,
+    "augment": AUGMENT_NAMES,
 }
 
 # Memory budget for one network + its optimizer state + activations (refuse absurd nets

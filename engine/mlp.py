@@ -36,7 +36,8 @@ from engine.losses import Workspace, get_loss
 
 #: Batch sizes whose buffers are kept per cache (training: the batch and the short last batch).
 _MAX_CACHED = 4
-_DTYPES = ("float32", "float64")
+#: Float types a network can compute in, in display order (TrainConfig's choices).
+DTYPE_NAMES: tuple[str, ...] = ("float32", "float64")
 
 
 class _Buffers:
@@ -128,7 +129,7 @@ class MLP:
             self.dtype: np.dtype = np.dtype(dtype)
         except TypeError:
             self.dtype = np.dtype("O")
-        if self.dtype.name not in _DTYPES:
+        if self.dtype.name not in DTYPE_NAMES:
             raise ConfigError("dtype", f"must be float32 or float64, got {dtype!r}")
         if rng is None:
             rng = np.random.default_rng(0)
