@@ -96,6 +96,9 @@ class TrainConfig:
         _check_int("val_size", self.val_size, 0, 10_000_000)
         _check_int("seed", self.seed, 0, 2**63 - 1)
         _check_int("max_shift", self.max_shift, 0, 8)
+        if self.schedule == "cosine" and self.warmup_epochs >= self.epochs:
+            raise ConfigError("warmup_epochs", f"{self.warmup_epochs:g} must be below the number of epochs"
+                                               f" ({self.epochs}) for the cosine schedule")
         if not isinstance(self.dataset, str) or not self.dataset:
             raise ConfigError("dataset", "must name a dataset, e.g. mnist")
 

@@ -87,15 +87,21 @@ class TrainingSession:
         )
         n = len(self.y_train)
         self.steps_per_epoch = -(-n // config.batch_size)
-        self.schedule = make_schedule(
-            config.schedule,
-            config.lr,
-            total_steps=self.steps_per_epoch * config.epochs,
-            steps_per_epoch=self.steps_per_epoch,
-            step_epochs=config.step_epochs,
-            gamma=config.gamma,
-            warmup_steps=int(round(config.warmup_epochs * self.steps_per_epoch)),
-        )
+        try:
+            self.schedule = make_schedule(
+                config.schedule,
+                config.lr,
+                total_steps=self.steps_per_epoch * config.epochs,
+                steps_per_epoch=self.steps_per_epoch,
+                step_epochs=config.step_epochs,
+                gamma=config.gamma,
+                warmup_steps=int(round(config.warmup_epochs * self.steps_per_epoch)),
+            )
+        except ConfigError as exc:      # name the setting the user typed, not the step count
+            if exc.field != "warmup_steps":
+                raise
+            raise ConfigError("warmup_epochs", f"{config.warmup_epochs:g} epochs of warm-up leave no"
+                                               " steps for the cosine schedule") from None
         self.epochs_done = 0
         self.global_step = 0
         self.steps_into_epoch = 0      # optimizer steps taken in epoch epochs_done + 1 so far

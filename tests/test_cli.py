@@ -85,6 +85,8 @@ def test_train_human_output(idx_dir):
         (["--layers", "128,,x"], "--layers"),
         (["--activation", "softsign"], "--activation"),
         (["--preset", "nope"], "preset"),
+        (["--schedule", "cosine", "--epochs", "2", "--warmup-epochs", "20"], "error: --warmup-epochs:"),
+        (["--gamma", "1.5"], "error: --gamma:"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(idx_dir, args, needle):

@@ -49,3 +49,18 @@ def test_the_forms_reasons_are_the_engines():
     with pytest.raises(ConfigError) as info:
         check_fits(TrainConfig(val_size=10_000), 10_000)
     assert forms.field_error("val_size", "10000", n_train=10_000) == info.value.reason
+
+
+def test_a_warm_up_too_long_for_cosine_is_blamed_on_warmup_epochs():
+    from engine.training import TrainingSession
+    from tests.factories import make_dataset
+
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(schedule="cosine", warmup_epochs=3, epochs=3)
+    assert info.value.field == "warmup_epochs"
+    # rounding to whole steps: caught when the session builds the schedule, same field
+    small = make_dataset(n_train=110)
+    with pytest.raises(ConfigError) as info:
+        TrainingSession(TrainConfig(schedule="cosine", warmup_epochs=1.99, epochs=2, batch_size=4,
+                                    val_size=100, hidden=(4,)), small)
+    assert info.value.field == "warmup_epochs"
