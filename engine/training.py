@@ -301,9 +301,10 @@ class TrainingSession:
         if val_loss is not None and not math.isfinite(val_loss):
             yield self._diverge(epoch, self.steps_per_epoch, val_loss)
             return EpochEnd.DIVERGED
-        self.epochs_done = epoch
-        self.steps_into_epoch = 0
-        row = {
+        with self._lock:                 # a checkpoint sees both or neither
+            self.epochs_done = epoch
+            self.steps_into_epoch = 0
+        row: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": tally.sum_loss / max(tally.seen, 1),
             "train_acc": tally.sum_correct / max(tally.seen, 1),
