@@ -163,3 +163,17 @@ def test_a_stop_mid_epoch_is_printed_where_the_weights_are(capsys):
     assert "test accuracy 97.12% (loss 0.1000) of the weights at epoch 2 step 172" in text
     out.event(ev.Stopped(epoch=2, step=1564))
     assert "stopped after 2 completed epoch(s)" in capsys.readouterr().out
+
+
+def test_the_train_flags_help_names_exactly_the_engines_choices():
+    # The parser must not import NumPy (so it cannot ask the registries); this keeps its
+    # help text true to them.
+    import re
+
+    from engine.config import CHOICES
+    from tui.commands.train import TRAIN_FLAGS
+
+    for flag, field, _, help_text in TRAIN_FLAGS:
+        if field in CHOICES:
+            words = set(re.findall(r"[a-z][a-z0-9_-]*", help_text))
+            assert set(CHOICES[field]) <= words, (flag, help_text)

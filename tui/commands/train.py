@@ -17,6 +17,8 @@ from typing import Any
 
 from engine import events as ev   # frozen dataclasses only: no NumPy (the parser stays light)
 
+# Choice names are repeated in the help texts (the parser must not import NumPy, so it
+# cannot ask the registries); tests/test_cli.py checks them against engine.config.CHOICES.
 TRAIN_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     # (flag, config field, type, help)
     ("--layers", "hidden", str, "hidden layer sizes, e.g. 128,64 (empty for none)"),
