@@ -102,16 +102,16 @@ def leaky_relu_derivative(a: np.ndarray, out: np.ndarray) -> None:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": Activation("sigmoid", sigmoid_forward, sigmoid_derivative),
-    "tanh": Activation("tanh", tanh_forward, tanh_derivative),
     "relu": Activation("relu", relu_forward, relu_derivative, relu_forward_with_derivative),
     "leaky_relu": Activation(
         "leaky_relu", leaky_relu_forward, leaky_relu_derivative, leaky_relu_forward_with_derivative
     ),
+    "sigmoid": Activation("sigmoid", sigmoid_forward, sigmoid_derivative),
+    "tanh": Activation("tanh", tanh_forward, tanh_derivative),
 }
 
-#: Valid activation names, in display order.
-ACTIVATION_NAMES: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu")
+#: Valid activation names, in display order (the registry's own: TrainConfig's choices).
+ACTIVATION_NAMES: tuple[str, ...] = tuple(ACTIVATIONS)
 
 
 def get_activation(name: str) -> Activation:

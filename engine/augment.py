@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Augmentations a run can use: none, or "shift" (random_shift by up to max_shift pixels).
+AUGMENT_NAMES: tuple[str, ...] = ("none", "shift")
+
 
 def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator,
                  out: np.ndarray | None = None) -> np.ndarray:

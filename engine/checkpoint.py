@@ -26,7 +26,7 @@ import numpy as np
 from engine.atomic import atomic_write
 from engine.errors import CheckpointError, ConfigError, TermnistError
 from engine.mlp import MLP
-from engine.training import TrainConfig
+from engine.config import TrainConfig
 
 FORMAT = "termnist-checkpoint"
 FORMAT_VERSION = 1
@@ -39,11 +39,6 @@ class Checkpoint:
     config: TrainConfig
     metadata: dict[str, Any] = field(default_factory=dict)
     optimizer_state: dict[str, np.ndarray] | None = None
-
-
-def clone_model(model: MLP) -> MLP:
-    """An independent copy of ``model`` (same architecture, copied weights)."""
-    return MLP.from_weights(model.architecture(), model.params)
 
 
 def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:

@@ -17,6 +17,11 @@ or ``.gz``) or a Keras-style ``<name>.npz`` (keys x_train, y_train, x_test, y_te
 
 A loaded ``Dataset`` holds read-only uint8 arrays: it can be shared between the training
 thread and the UI without copies or locks.
+
+Over 500 lines on purpose: the registry (each file's published checksums), the search, the
+loading and the verification share DatasetSpec/FileCheck and are read together by the CLI's
+``datasets`` table and the app's data panel. Verification (the last section) is the part to
+move out if this grows.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from engine.idx import is_gzip, read_idx
 __all__ = [
     "Dataset", "DatasetSpec", "FileCheck", "SearchResult", "VerifyResult", "DATASETS",
     "IDX_FILES", "SAMPLE_DIR", "available_datasets", "cache_root", "find_idx_files",
-    "load_dataset", "locate_dataset", "split_train_val", "to_features", "verify_dir",
+    "fit_val_size", "load_dataset", "locate_dataset", "split_train_val", "to_features", "verify_dir",
     "verify_file",
 ]
 
@@ -481,6 +486,18 @@ def split_train_val(x: np.ndarray, y: np.ndarray, val_size: int
                            f"{n} training images")
     cut = n - int(val_size)
     return x[:cut], y[:cut], x[cut:], y[cut:]
+
+
+def fit_val_size(requested: int, n_train: int) -> int:
+    """The validation size to use on a training set of ``n_train`` images when ``requested``
+    is asked for: ``requested`` when it leaves training data (0 <= requested < n_train),
+    else 1/5 of the set (a preset's 10,000 on the 10,000-image bundled sample -> 2,000).
+
+    The one rule: TrainConfig's check (engine.config.check_fits) refuses a size this
+    function would change; a UI that replaces a preset's default size uses this value."""
+    if 0 <= requested < n_train:
+        return int(requested)
+    return max(0, int(n_train) // 5)
 
 
 def to_features(x_uint8: np.ndarray, max_value: int, out: np.ndarray | None = None,

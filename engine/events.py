@@ -9,6 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def describe_position(epochs_done: int, steps_into_epoch: int = 0) -> str:
+    """Where a run's weights are: 'epoch 2 step 172' (172 steps into epoch 2, after one
+    completed epoch), 'end of epoch 3', or 'initial weights'."""
+    if steps_into_epoch > 0:
+        return f"epoch {epochs_done + 1} step {steps_into_epoch}"
+    return f"end of epoch {epochs_done}" if epochs_done else "initial weights"
+
+
 @dataclass(frozen=True)
 class Event:
     """Base class of all session events."""
@@ -75,7 +83,10 @@ class Diverged(Event):
 @dataclass(frozen=True)
 class Stopped(Event):
     epoch: int              # epochs fully completed
-    step: int
+    step: int               # global step (1-based over the run) of the weights kept
+    # Steps of epoch ``epoch + 1`` done before the stop: the weights are that far into it
+    # (0: stopped at an epoch end). A checkpoint of them says so (metadata "mid_epoch").
+    steps_into_epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,9 @@ class Finished(Event):
     seconds: float          # whole run
     reason: str = "completed"   # "completed" | "stopped" | "diverged"
     per_class_acc: tuple[float, ...] = field(default=())
+    # The test figures are of the weights at the end: ``steps_into_epoch`` steps into epoch
+    # ``epochs_done + 1`` when a stop came mid-epoch (else 0, the end of epoch epochs_done).
+    steps_into_epoch: int = 0
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ import numpy as np
 from engine.activations import LEAKY_SLOPE
 from engine.errors import ConfigError
 
-#: Valid init names.
-INIT_NAMES: tuple[str, ...] = ("auto", "normal", "xavier", "he")
+#: Valid init names, in display order (TrainConfig's choices).
+INIT_NAMES: tuple[str, ...] = ("auto", "he", "xavier", "normal")
 #: std of the "normal" scheme when none is given.
 DEFAULT_NORMAL_STD = 0.01
 

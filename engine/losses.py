@@ -150,8 +150,8 @@ LOSSES: dict[str, Loss] = {
     "mse": Loss("mse", sigmoid_output, mse_value, mse_value_and_delta, False),
 }
 
-#: Valid loss names.
-LOSS_NAMES: tuple[str, ...] = ("cross-entropy", "mse")
+#: Valid loss names, in display order (the registry's own: TrainConfig's choices).
+LOSS_NAMES: tuple[str, ...] = tuple(LOSSES)
 
 
 def get_loss(name: str) -> Loss:

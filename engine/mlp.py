@@ -36,7 +36,8 @@ from engine.losses import Workspace, get_loss
 
 #: Batch sizes whose buffers are kept per cache (training: the batch and the short last batch).
 _MAX_CACHED = 4
-_DTYPES = ("float32", "float64")
+#: Float types a network can compute in, in display order (TrainConfig's choices).
+DTYPE_NAMES: tuple[str, ...] = ("float32", "float64")
 
 
 class _Buffers:
@@ -128,7 +129,7 @@ class MLP:
             self.dtype: np.dtype = np.dtype(dtype)
         except TypeError:
             self.dtype = np.dtype("O")
-        if self.dtype.name not in _DTYPES:
+        if self.dtype.name not in DTYPE_NAMES:
             raise ConfigError("dtype", f"must be float32 or float64, got {dtype!r}")
         if rng is None:
             rng = np.random.default_rng(0)
@@ -157,19 +158,6 @@ class MLP:
     def _make_caches(self) -> None:
         self._train_cache = _BufferCache(self.sizes, self.dtype, training=True)
         self._eval_cache = _BufferCache(self.sizes, self.dtype, training=False)
-
-    # ---- pickling / deepcopy: buffers and locks are not state --------------------------------
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_train_cache"], state["_eval_cache"], state["_flat_params"]
-        del state["_flat_grads"], state["grads"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._allocate(dict(self.params))  # re-tile: unpickled views are separate arrays
-        self._make_caches()
 
     def __repr__(self) -> str:
         return (
@@ -378,7 +366,8 @@ class MLP:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled as architecture + weights; buffers and their lock are rebuilt. Only the
-        # training process uses this, to hand models to the app (engine.trainer_process);
+        # training process uses this, to hand models to the app (engine.trainer_process), and
+        # copy.copy/deepcopy go through it too (so no __getstate__/__setstate__ is needed);
         # files are .npz read with allow_pickle=False (engine.checkpoint), never pickle.
         return (MLP.from_weights, (self.architecture(), self.params))
 

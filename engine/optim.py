@@ -47,6 +47,14 @@ def _check_unit(field: str, value: Any) -> float:
     return float(value)
 
 
+def _check_decay(value: Any) -> float:
+    """A step schedule's gamma: in (0, 1] (the lr never grows), as TrainConfig has it."""
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0.0 < value <= 1.0:
+        raise ConfigError("gamma", f"must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
 def _check_weight_decay(value: Any) -> float:
     ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or value < 0:
@@ -371,7 +379,7 @@ def make_schedule(
     total_steps = _check_count("total_steps", total_steps, 1)
     steps_per_epoch = _check_count("steps_per_epoch", steps_per_epoch, 1)
     step_epochs = _check_count("step_epochs", step_epochs, 1)
-    gamma = _check_positive("gamma", gamma)
+    gamma = _check_decay(gamma)
     warmup_steps = _check_count("warmup_steps", warmup_steps, 0)
     if name == "cosine" and warmup_steps >= total_steps:
         raise ConfigError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.errors import ConfigError
-from engine.training import TrainConfig
+from engine.config import TrainConfig
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ headless training 1.3-1.4x, while the same load in another process cost almost n
 
 Parent side:
 
-* ``TrainerProcess`` -- one child (``engine.trainer_process.main``), kept for many
+* ``TrainerProcess`` -- one child (``engine.trainer_child.main``), kept for many
   runs. ``prepare(dataset)`` starts it and hands it the dataset ahead of time (the app
   does this in the background when a dataset loads), so pressing "train" starts at once.
 * ``ProcessSession`` -- one run in that child, with TrainingSession's interface: ``run()``
@@ -24,33 +24,21 @@ parent quotes if the child dies), ignores SIGINT/SIGHUP (the app decides what a 
 means and saves the run first) and exits as soon as its parent is gone (its end of the
 socket reads EOF), so it can never outlive the app.
 
-Wire: a ``multiprocessing.connection.Connection`` over a socketpair that only the parent
-and this child hold. Messages are pickled tuples between two processes of the same
-program -- nothing a user loads from disk or the network goes through pickle. Image
-arrays travel as raw bytes (``send_bytes``/``recv_bytes_into``: no pickled copy).
-
-  parent -> child   ("ping", req) | ("dataset", req, meta) + 4 raw arrays |
-                    ("open", req, run, config, progress_every, resume) |
-                    ("pause"|"resume"|"stop"|"ack", run) |
-                    ("checkpoint", req, run, last_completed) | ("exit",)
-  child -> parent   ("reply", req, value) | ("error", req, info) | ("event", run, event) |
-                    ("good", run, checkpoint) | ("final", run, now, good) |
-                    ("crash", run, info) | ("end", run)
+Wire: typed messages (:mod:`engine.wire`) over a private socketpair; the child's side is
+:mod:`engine.trainer_child`.
 
 Flow control: the child runs at most EPOCHS_AHEAD epochs ahead of whoever consumes
-``run()`` (an "ack" goes back when the consumer has handled an EpochEnded), so a tiny net
+``run()`` (an ACK goes back when the consumer has handled an EpochEnded), so a tiny net
 whose epochs take milliseconds cannot flood the app with events and checkpoints.
 
-"good" (the state at the last completed epoch) precedes the RunStarted and EpochEnded
-events it belongs to, "final" precedes Finished: whoever consumes ``run()`` sees
+Good (the state at the last completed epoch) precedes the RunStarted and EpochEnded
+events it belongs to, Final precedes Finished: whoever consumes ``run()`` sees
 ``checkpoint(last_completed_epoch=True)`` and ``predict_proba`` agree with the event it
 was just handed.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import itertools
 import os
 import queue
@@ -60,53 +48,19 @@ import subprocess
 import sys
 import tempfile
 import threading
-import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine import errors
+from engine import events as ev
+from engine import wire
+from engine.wire import EPOCHS_AHEAD, TrainerProcessError  # noqa: F401 - part of this module's API
 
-_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 START_TIMEOUT_S = 60.0          # spawn + import numpy: ~0.1 s here; generous for a loaded machine
 REPLY_TIMEOUT_S = 60.0
-EPOCHS_AHEAD = 2                # how far the child may run ahead of the app (flow control)
-
-
-class TrainerProcessError(errors.TermnistError):
-    """The training process could not start, stopped answering, or ended unexpectedly."""
-
-    def __init__(self, message: str, details: str = "") -> None:
-        super().__init__(message)
-        self.details = details
-
-
-# ------------------------------------------------------------------ errors across the wire
-def _error_info(exc: BaseException) -> tuple[str, str, str | None, str]:
-    """(class name, message, field, traceback) -- rebuilt by ``_rebuild_error``."""
-    if isinstance(exc, errors.ConfigError):
-        return ("ConfigError", exc.reason, exc.field, "")
-    return (type(exc).__name__, str(exc), None, "".join(traceback.format_exception(exc)))
-
-
-def _rebuild_error(info: tuple[str, str, str | None, str]) -> BaseException:
-    name, message, fld, details = info
-    if name == "ConfigError":
-        return errors.ConfigError(fld or "config", message)
-    if name == "MemoryError":
-        return MemoryError(message)
-    if name == "TrainerProcessError":
-        return TrainerProcessError(message)
-    cls = getattr(errors, name, None)
-    if isinstance(cls, type) and issubclass(cls, errors.TermnistError) and cls is not errors.ConfigError:
-        try:
-            return cls(message)
-        except TypeError:
-            pass
-    return TrainerProcessError(f"internal error in the training process: {name}: {message}", details)
 
 
 # ---------------------------------------------------------------------------- parent side
@@ -169,7 +123,7 @@ class TrainerProcess:
             # be in the current directory (`python -m` would look there first).
             root = str(Path(__file__).resolve().parent.parent)
             code = (f"import sys; sys.path.insert(0, {root!r}); "
-                    "from engine.trainer_process import main; sys.exit(main())")
+                    "from engine.trainer_child import main; sys.exit(main())")
             self._stderr = tempfile.TemporaryFile()
             try:
                 self._proc = subprocess.Popen(
@@ -190,7 +144,7 @@ class TrainerProcess:
             self._reader = threading.Thread(target=self._read_loop, args=(self._conn, self._proc),
                                             name="trainer-reader", daemon=True)
             self._reader.start()
-            self._request("ping", timeout=START_TIMEOUT_S)
+            self._request("ping", wire.Ping, timeout=START_TIMEOUT_S)
             if self._closed:         # close() came while this child was starting
                 self.close()
                 raise TrainerProcessError("the training process was closed")
@@ -206,7 +160,7 @@ class TrainerProcess:
         if session is not None:
             session.stop()
         try:
-            self._send(("exit",))
+            self._send(wire.Exit())
         except TrainerProcessError:
             pass
         try:
@@ -236,12 +190,17 @@ class TrainerProcess:
             self.start()
             if self._dataset is dataset:
                 return
-            meta = {"name": dataset.name, "title": dataset.title, "class_names": tuple(dataset.class_names),
-                    "source": dataset.source, "is_sample": bool(dataset.is_sample),
-                    "max_value": int(dataset.max_value),
-                    "arrays": {k: (getattr(dataset, k).shape, getattr(dataset, k).dtype.str) for k in _ARRAYS}}
-            arrays = [np.ascontiguousarray(getattr(dataset, k)).reshape(-1) for k in _ARRAYS]
-            self._request("dataset", meta, raw=arrays, timeout=REPLY_TIMEOUT_S)
+            specs = {k: wire.ArraySpec(tuple(getattr(dataset, k).shape), getattr(dataset, k).dtype.str)
+                     for k in wire.DATASET_ARRAYS}
+            arrays = [np.ascontiguousarray(getattr(dataset, k)).reshape(-1) for k in wire.DATASET_ARRAYS]
+
+            def message(req: int) -> wire.SendDataset:
+                return wire.SendDataset(req, name=dataset.name, title=dataset.title,
+                                        class_names=tuple(dataset.class_names), source=dataset.source,
+                                        is_sample=bool(dataset.is_sample),
+                                        max_value=int(dataset.max_value), arrays=specs)
+
+            self._request("dataset", message, raw=arrays, timeout=REPLY_TIMEOUT_S)
             self._dataset = dataset
 
     def open_session(self, config: Any, dataset: Any, *, progress_every: int = 20,
@@ -280,13 +239,14 @@ class TrainerProcess:
         session = ProcessSession(self, run_id, config, dataset)
         self._session = session
         try:
-            session._opening = self._ask("open", run_id, config, progress_every, resume)
+            session._opening = self._ask(
+                lambda req: wire.Open(req, run_id, config, progress_every, resume))
         except BaseException:
             self._session = None
             raise
         return session
 
-    def _send(self, message: tuple, raw: list[np.ndarray] | None = None) -> None:
+    def _send(self, message: wire.ToChild, raw: list[np.ndarray] | None = None) -> None:
         with self._send_lock:
             conn = self._conn
             if conn is None or self._dead is not None:
@@ -298,26 +258,28 @@ class TrainerProcess:
             except (OSError, ValueError) as exc:
                 raise TrainerProcessError(f"lost the training process: {exc}") from exc
 
-    def _request(self, kind: str, *args: Any, raw: list[np.ndarray] | None = None,
-                 timeout: float = REPLY_TIMEOUT_S) -> Any:
-        return self._wait(kind, self._ask(kind, *args, raw=raw), timeout)
+    def _request(self, what: str, make: Callable[[int], wire.Request], *,
+                 raw: list[np.ndarray] | None = None, timeout: float = REPLY_TIMEOUT_S) -> Any:
+        """Send ``make(req)`` and wait for its answer (``what`` names it in a timeout)."""
+        return self._wait(what, self._ask(make, raw=raw), timeout)
 
-    def _ask(self, kind: str, *args: Any, raw: list[np.ndarray] | None = None) -> tuple[int, _Pending]:
-        """Send a request; its answer arrives in the returned slot (see ``_wait``)."""
+    def _ask(self, make: Callable[[int], wire.Request], raw: list[np.ndarray] | None = None
+             ) -> tuple[int, _Pending]:
+        """Send the request ``make(req)``; its answer arrives in the returned slot (see ``_wait``)."""
         rid = next(self._ids)
         pending = self._pending[rid] = _Pending()
         try:
-            self._send((kind, rid, *args), raw)
+            self._send(make(rid), raw)
         except BaseException:
             self._pending.pop(rid, None)
             raise
         return rid, pending
 
-    def _wait(self, kind: str, asked: tuple[int, _Pending], timeout: float = REPLY_TIMEOUT_S) -> Any:
+    def _wait(self, what: str, asked: tuple[int, _Pending], timeout: float = REPLY_TIMEOUT_S) -> Any:
         rid, pending = asked
         try:
             if not pending.done.wait(timeout):
-                raise TrainerProcessError(f"the training process did not answer ({kind}) within {timeout:.0f} s")
+                raise TrainerProcessError(f"the training process did not answer ({what}) within {timeout:.0f} s")
         finally:
             self._pending.pop(rid, None)
         if pending.error is not None:
@@ -341,27 +303,29 @@ class TrainerProcess:
         if self._conn is conn:        # not superseded by a newer child
             self._on_child_gone(proc, why)
 
-    def _dispatch(self, msg: tuple) -> None:
-        kind = msg[0]
-        if kind in ("reply", "error"):
-            pending = self._pending.get(msg[1])
-            if pending is not None:
-                if kind == "reply":
-                    pending.value = msg[2]
-                else:
-                    pending.error = _rebuild_error(msg[2])
-                pending.done.set()
-            return
-        session = self._session
-        if session is None or msg[1] != session.run_id:
-            return                                   # a late message of an earlier run
-        if kind == "crash":
-            session._feed("error", _rebuild_error(msg[2]))
-        elif kind == "end":
-            session.ended_in_child = True
-            session._feed("end", None)
-        else:
-            session._feed(kind, msg[2] if kind != "final" else (msg[2], msg[3]))
+    def _dispatch(self, msg: wire.ToApp) -> None:
+        match msg:
+            case wire.Reply(req=req) | wire.ErrorReply(req=req):
+                pending = self._pending.get(req)
+                if pending is not None:
+                    if isinstance(msg, wire.Reply):
+                        pending.value = msg.value
+                    else:
+                        pending.error = wire.rebuild_error(msg.error)
+                    pending.done.set()
+            case wire.RunEvent(run=run) | wire.Good(run=run) | wire.Final(run=run) | wire.End(run=run):
+                session = self._session
+                if session is None or run != session.run_id:
+                    return                           # a late message of an earlier run
+                if isinstance(msg, wire.End):
+                    session.ended_in_child = True
+                session._feed(msg)
+            case wire.Crash(run=run, error=info):
+                session = self._session
+                if session is not None and run == session.run_id:
+                    session._feed(wire.rebuild_error(info))
+            case _:
+                raise TrainerProcessError(f"unexpected message {msg!r}")
 
     def _on_child_gone(self, proc: subprocess.Popen, why: str | None) -> None:
         try:
@@ -377,8 +341,8 @@ class TrainerProcess:
         if session is not None and not session.ended_in_child:
             session.ended_in_child = True
             if not (self._closed or session.stop_requested):
-                session._feed("error", err)
-            session._feed("end", None)
+                session._feed(err)
+            session._feed(wire.End(session.run_id))
 
     def _stderr_tail(self) -> str:
         try:
@@ -412,7 +376,8 @@ class ProcessSession:
         self.run_id = run_id
         self.ended_in_child = False
         self._proc = proc
-        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        # What the reader hands run(): the run's messages, or the error that ends it.
+        self._events: queue.SimpleQueue[wire.RunMessage | BaseException] = queue.SimpleQueue()
         self._good: Any = None        # Checkpoint at the last completed epoch (as consumed)
         self._final: Any = None       # Checkpoint at the end of the run (as consumed)
         self._started = False
@@ -434,8 +399,8 @@ class ProcessSession:
                 self._proc._session = None
             raise
 
-    def _feed(self, kind: str, payload: Any) -> None:    # the reader thread
-        self._events.put((kind, payload))
+    def _feed(self, item: wire.RunMessage | BaseException) -> None:    # the reader thread
+        self._events.put(item)
 
     # -- the run (one consumer thread) -------------------------------------------------------
     def run(self) -> Iterator[Any]:
@@ -444,39 +409,39 @@ class ProcessSession:
         self._started = True
         self.wait_opened()
         while True:
-            kind, payload = self._events.get()
-            if kind == "event":
-                yield payload
-                if type(payload).__name__ == "EpochEnded":
-                    self._control("ack")     # handled (previews, autosave): the child may go on
-            elif kind == "good":
-                self._good = payload
-            elif kind == "final":
-                self._final, self._good = payload
-            elif kind == "error":
-                raise payload
-            elif kind == "end":
-                return
+            match self._events.get():
+                case wire.RunEvent(event=event):
+                    yield event
+                    if isinstance(event, ev.EpochEnded):
+                        self._control(wire.Action.ACK)  # handled (previews, autosave): the child may go on
+                case wire.Good(checkpoint=good):
+                    self._good = good
+                case wire.Final(now=now, good=good):
+                    self._final, self._good = now, good
+                case BaseException() as error:
+                    raise error
+                case wire.End():
+                    return
 
     # -- control, from any thread -------------------------------------------------------------
     def pause(self) -> None:
         self._paused = True
-        self._control("pause")
+        self._control(wire.Action.PAUSE)
 
     def resume(self) -> None:
         self._paused = False
-        self._control("resume")
+        self._control(wire.Action.RESUME)
 
     def stop(self) -> None:
         self._stop_requested = True
         self._paused = False
-        self._control("stop")
+        self._control(wire.Action.STOP)
 
-    def _control(self, kind: str) -> None:
+    def _control(self, action: wire.Action) -> None:
         if self.ended_in_child:
             return
         try:
-            self._proc._send((kind, self.run_id))
+            self._proc._send(wire.Control(self.run_id, action))
         except TrainerProcessError:
             pass          # the child is gone: the reader reports it through run()
 
@@ -502,7 +467,8 @@ class ProcessSession:
         if self._final is not None:
             return self._final
         try:        # the child keeps the session until the next run opens, even once it ended
-            return self._proc._request("checkpoint", self.run_id, bool(last_completed_epoch))
+            return self._proc._request(
+                "checkpoint", lambda req: wire.CheckpointRequest(req, self.run_id, bool(last_completed_epoch)))
         except TrainerProcessError:
             if self._good is None:
                 raise
@@ -520,157 +486,3 @@ class ProcessSession:
         ckpt = self._final or self._good or self.checkpoint()
         max_value, dtype = self.dataset.max_value, self.config.dtype
         return lambda x: predict_images(ckpt.model, x, max_value, dtype)
-
-
-# ------------------------------------------------------------------------------ child side
-class _Child:
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-        self.dataset: Any = None
-        self.session: Any = None
-        self.run_id: int | None = None
-        self.thread: threading.Thread | None = None
-        self.credit = threading.Condition()
-        self.unacked = 0                 # epoch ends sent that the app has not handled yet
-        # Everything goes out through one sender thread, in order: training never waits for
-        # a parent that is slow to read (its UI thread may hold its GIL for a while).
-        self.outbox: queue.SimpleQueue = queue.SimpleQueue()
-        threading.Thread(target=self._send_loop, name="sender", daemon=True).start()
-
-    def send(self, message: tuple) -> None:
-        self.outbox.put(message)
-
-    def _send_loop(self) -> None:
-        while True:
-            message = self.outbox.get()
-            try:
-                self.conn.send(message)
-            except (OSError, ValueError):
-                os._exit(0)              # the parent is gone
-
-    def serve(self) -> None:
-        while True:
-            try:
-                msg = self.conn.recv()
-            except (EOFError, OSError):
-                os._exit(0)              # the parent is gone: so are we, at once
-            kind = msg[0]
-            if kind == "exit":
-                if self.session is not None:
-                    self.session.stop()
-                os._exit(0)
-            if kind in ("pause", "resume", "stop"):
-                if self.session is not None and msg[1] == self.run_id:
-                    getattr(self.session, kind)()
-                    if kind == "stop":
-                        self.acked(msg[1], wake_only=True)
-                continue
-            if kind == "ack":
-                self.acked(msg[1])
-                continue
-            rid = msg[1]
-            try:
-                value = self.handle(kind, msg[2:])
-            except BaseException as exc:  # noqa: BLE001 - every failure goes back as an answer
-                self.send(("error", rid, _error_info(exc)))
-            else:
-                self.send(("reply", rid, value))
-
-    def handle(self, kind: str, args: tuple) -> Any:
-        if kind == "ping":
-            return os.getpid()
-        if kind == "dataset":
-            return self.receive_dataset(args[0])
-        if kind == "open":
-            return self.open(*args)
-        if kind == "checkpoint":
-            run_id, last_completed = args
-            if self.session is None or run_id != self.run_id:
-                raise TrainerProcessError("that run is over")
-            return self.session.checkpoint(last_completed_epoch=last_completed)
-        raise TrainerProcessError(f"unknown request {kind!r}")
-
-    def receive_dataset(self, meta: dict) -> bool:
-        from engine.datasets import Dataset
-
-        arrays = {}
-        for name in _ARRAYS:            # always read all four: the stream stays in step
-            shape, dtype = meta["arrays"][name]
-            arr = np.empty(shape, dtype=np.dtype(dtype))
-            self.conn.recv_bytes_into(arr.reshape(-1))
-            arrays[name] = arr
-        self.dataset = None
-        self.dataset = Dataset(name=meta["name"], title=meta["title"], class_names=meta["class_names"],
-                               source=meta["source"], is_sample=meta["is_sample"],
-                               max_value=meta["max_value"], **arrays)
-        return True
-
-    def open(self, run_id: int, config: Any, progress_every: int, resume: Any) -> bool:
-        from engine.training import TrainingSession
-
-        if self.dataset is None:
-            raise TrainerProcessError("no dataset was handed to the training process")
-        if self.thread is not None and self.thread.is_alive():
-            raise TrainerProcessError("the training process is still running a session")
-        self.session = None                                  # let the last run's memory go first
-        session = TrainingSession(config, self.dataset, progress_every=progress_every, resume=resume)
-        with self.credit:
-            self.session, self.run_id, self.unacked = session, run_id, 0
-        self.thread = threading.Thread(target=self.train, args=(run_id, session), name="train", daemon=True)
-        self.thread.start()
-        return True
-
-    def acked(self, run_id: int, wake_only: bool = False) -> None:
-        with self.credit:
-            if run_id == self.run_id and not wake_only:
-                self.unacked = max(0, self.unacked - 1)
-            self.credit.notify_all()
-
-    def train(self, run_id: int, session: Any) -> None:
-        from engine import events as ev
-
-        try:
-            for event in session.run():
-                if isinstance(event, (ev.RunStarted, ev.EpochEnded)):
-                    self.send(("good", run_id, session.checkpoint(last_completed_epoch=True)))
-                elif isinstance(event, ev.Finished):
-                    now = session.checkpoint()
-                    good = now if event.reason == "completed" else session.checkpoint(last_completed_epoch=True)
-                    self.send(("final", run_id, now, good))
-                self.send(("event", run_id, event))
-                if isinstance(event, ev.EpochEnded):
-                    # Flow control: at most EPOCHS_AHEAD epochs the app has not handled yet.
-                    # Tiny nets finish an epoch in milliseconds; without this their events
-                    # (and checkpoints) would pile up in the app faster than it shows them.
-                    with self.credit:
-                        self.unacked += 1
-                        while self.unacked > EPOCHS_AHEAD and not session.stop_requested:
-                            self.credit.wait(0.5)
-        except BaseException as exc:  # noqa: BLE001
-            self.send(("crash", run_id, _error_info(exc)))
-        self.send(("end", run_id))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.trainer_process",
-                                     description="termnist's training process (started by the app)")
-    parser.add_argument("--fd", type=int, required=True, help="the socket inherited from the app")
-    parser.add_argument("--blas-threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    for sig in (signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)      # the app handles these, then closes the socket
-    from multiprocessing.connection import Connection
-
-    from threadpoolctl import threadpool_limits
-
-    conn = Connection(args.fd)
-    threadpool_limits(limits=max(1, args.blas_threads))     # for good (not a `with` block)
-    # Imported now, while the app loads and draws, not when the user presses train.
-    for module in ("engine.training", "engine.checkpoint"):
-        importlib.import_module(module)
-    _Child(conn).serve()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Training configuration and the training session: the one object a UI drives.
+"""The training session: the one object a UI drives (its settings: :mod:`engine.config`).
 
 ``TrainingSession.run()`` is a generator of :mod:`engine.events`; a caller iterates it in
 a worker thread. ``pause()``, ``resume()``, ``stop()``, ``predict_proba()`` and
@@ -8,174 +8,38 @@ a worker thread. ``pause()``, ``resume()``, ``stop()``, ``predict_proba()`` and
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
 
 import numpy as np
 
 from engine import events as ev
 from engine.augment import random_shift
+from engine.checkpoint import Checkpoint
+from engine.config import (  # noqa: F401 - CHOICES, parse_layers: re-exported (their old home)
+    CHOICES,
+    MAX_MODEL_BYTES,
+    TrainConfig,
+    check_fits,
+    estimate_memory_bytes,
+    parse_layers,
+)
 from engine.datasets import Dataset, split_train_val, to_features
-from engine.errors import ConfigError, TermnistError
+from engine.errors import CheckpointError, ConfigError, TermnistError
 from engine.metrics import per_class_accuracy
 from engine.mlp import MLP
 from engine.optim import make_optimizer, make_schedule
-
-if TYPE_CHECKING:
-    from engine.checkpoint import Checkpoint
-
-CHOICES: dict[str, tuple[str, ...]] = {
-    "activation": ("relu", "leaky_relu", "sigmoid", "tanh"),
-    "loss": ("cross-entropy", "mse"),
-    "init": ("auto", "he", "xavier", "normal"),
-    "optimizer": ("sgd", "momentum", "nesterov", "adam"),
-    "schedule": ("constant", "step", "cosine"),
-    "dtype": ("float32", "float64"),
-    "augment": ("none", "shift"),
-}
 
 # A loss above max(FACTOR x the run's first loss, FLOOR) counts as divergence, like NaN/inf:
 # softmax cross-entropy stays finite while weights explode (ln(10) = 2.3 at the start; a
 # mean of 50 means the true class gets probability e^-50).
 DIVERGED_FACTOR = 20.0
 DIVERGED_FLOOR = 50.0
-
-# Memory budget for one network + its optimizer state + activations (refuse absurd nets
-# before allocating; see estimate_memory_bytes).
-MAX_MODEL_BYTES = 4 * 1024**3
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every setting of a run. Frozen and validated on construction (ConfigError)."""
-
-    dataset: str = "mnist"
-    hidden: tuple[int, ...] = (128, 64)
-    activation: str = "relu"
-    loss: str = "cross-entropy"
-    init: str = "auto"
-    init_std: float = 0.01
-    optimizer: str = "momentum"
-    lr: float = 0.05
-    momentum: float = 0.9
-    batch_size: int = 64
-    epochs: int = 10
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    step_epochs: int = 10
-    gamma: float = 0.1
-    warmup_epochs: float = 0.0
-    val_size: int = 10000
-    seed: int = 0
-    dtype: str = "float32"
-    augment: str = "none"      # "shift": random translation by up to 2 pixels per image
-    max_shift: int = 2
-
-    def __post_init__(self) -> None:
-        hidden = self.hidden
-        if isinstance(hidden, str):
-            hidden = parse_layers(hidden)
-        try:
-            hidden = tuple(int(h) for h in hidden)
-        except (TypeError, ValueError):
-            raise ConfigError("hidden", f"expected a list of layer sizes, got {self.hidden!r}") from None
-        object.__setattr__(self, "hidden", hidden)
-        for h in hidden:
-            if not 1 <= h <= 100_000:
-                raise ConfigError("hidden", f"layer size {h} is out of range 1..100000")
-        if len(hidden) > 16:
-            raise ConfigError("hidden", f"{len(hidden)} hidden layers; at most 16")
-        for name, options in CHOICES.items():
-            value = getattr(self, name)
-            if value not in options:
-                raise ConfigError(name, f"{value!r} is not one of {', '.join(options)}")
-        _check_number("lr", self.lr, low=0.0, high=1e6, low_open=True)
-        _check_number("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
-        _check_number("weight_decay", self.weight_decay, low=0.0, high=10.0)
-        _check_number("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
-        _check_number("init_std", self.init_std, low=0.0, high=100.0, low_open=True)
-        _check_number("warmup_epochs", self.warmup_epochs, low=0.0, high=1000.0)
-        _check_int("batch_size", self.batch_size, 1, 1_000_000)
-        _check_int("epochs", self.epochs, 1, 100_000)
-        _check_int("step_epochs", self.step_epochs, 1, 100_000)
-        _check_int("val_size", self.val_size, 0, 10_000_000)
-        _check_int("seed", self.seed, 0, 2**63 - 1)
-        _check_int("max_shift", self.max_shift, 0, 8)
-        if not isinstance(self.dataset, str) or not self.dataset:
-            raise ConfigError("dataset", "must name a dataset, e.g. mnist")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Build from a dict (e.g. a checkpoint's or settings file's); unknown keys are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
-
-    def describe(self) -> str:
-        """One line, for logs: '784-128-64-10 relu cross-entropy momentum lr=0.05 ...'."""
-        layers = "-".join(str(h) for h in self.hidden)
-        return (
-            f"hidden {layers} {self.activation} {self.loss} {self.optimizer} lr={self.lr:g}"
-            f" {self.schedule} batch={self.batch_size} epochs={self.epochs}"
-            f" wd={self.weight_decay:g} val={self.val_size} seed={self.seed}"
-            + (f" augment={self.augment}" if self.augment != "none" else "")
-        )
-
-
-def parse_layers(text: str) -> tuple[int, ...]:
-    """'128,64' or '128 64' -> (128, 64); '' or 'none' -> (); raises ConfigError('hidden', ...)."""
-    text = text.strip()
-    if text.lower() in ("", "none", "-"):
-        return ()
-    parts = re.split(r"\s*,\s*|\s+", text)
-    out = []
-    for p in parts:
-        if p == "":
-            raise ConfigError("hidden", "empty layer size between commas (write sizes like 128,64)")
-        if not p.isdigit():
-            raise ConfigError("hidden", f"{p!r} is not a whole number (write sizes like 128,64)")
-        out.append(int(p))
-    return tuple(out)
-
-
-def _check_number(field: str, value: Any, low: float, high: float,
-                  low_open: bool = False, high_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(field, f"expected a finite number, got {value!r}")
-    if value < low or value > high or (low_open and value == low) or (high_open and value == high):
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ConfigError(field, f"{value:g} is out of range {lo}{low:g}, {high:g}{hi}")
-
-
-def _check_int(field: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(field, f"expected a whole number, got {value!r}")
-    if not low <= value <= high:
-        raise ConfigError(field, f"{value} is out of range {low}..{high}")
-
-
-def estimate_memory_bytes(config: TrainConfig, n_features: int, n_classes: int) -> int:
-    """Rough bytes a run needs beyond the dataset: weights, grads, optimizer state, activations."""
-    sizes = (n_features, *config.hidden, n_classes)
-    itemsize = np.dtype(config.dtype).itemsize
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    copies = 2 + {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}[config.optimizer] + 1  # +1 last-good
-    act = 3 * max(config.batch_size, 1000) * sum(sizes)  # forward caches + eval chunk
-    return int((n_params * copies + act) * itemsize)
 
 
 class TrainingSession:
@@ -199,18 +63,7 @@ class TrainingSession:
         self.config = config
         self.dataset = dataset
         self.progress_every = max(1, int(progress_every))
-        n_train_total = len(dataset.y_train)
-        if config.val_size >= n_train_total:
-            raise ConfigError(
-                "val_size",
-                f"{config.val_size} leaves no training data ({dataset.title} has {n_train_total} training images)",
-            )
-        need = estimate_memory_bytes(config, dataset.n_features, dataset.n_classes)
-        if need > MAX_MODEL_BYTES:
-            raise ConfigError(
-                "hidden",
-                f"this network needs about {need / 1024**3:.1f} GiB (limit {MAX_MODEL_BYTES / 1024**3:.0f} GiB): use smaller layers",
-            )
+        check_fits(config, len(dataset.y_train), dataset.n_features, dataset.n_classes, dataset.title)
         self.x_train, self.y_train, self.x_val, self.y_val = split_train_val(
             dataset.x_train, dataset.y_train, config.val_size
         )
@@ -234,19 +87,27 @@ class TrainingSession:
         )
         n = len(self.y_train)
         self.steps_per_epoch = -(-n // config.batch_size)
-        self.schedule = make_schedule(
-            config.schedule,
-            config.lr,
-            total_steps=self.steps_per_epoch * config.epochs,
-            steps_per_epoch=self.steps_per_epoch,
-            step_epochs=config.step_epochs,
-            gamma=config.gamma,
-            warmup_steps=int(round(config.warmup_epochs * self.steps_per_epoch)),
-        )
+        try:
+            self.schedule = make_schedule(
+                config.schedule,
+                config.lr,
+                total_steps=self.steps_per_epoch * config.epochs,
+                steps_per_epoch=self.steps_per_epoch,
+                step_epochs=config.step_epochs,
+                gamma=config.gamma,
+                warmup_steps=int(round(config.warmup_epochs * self.steps_per_epoch)),
+            )
+        except ConfigError as exc:      # name the setting the user typed, not the step count
+            if exc.field != "warmup_steps":
+                raise
+            raise ConfigError("warmup_epochs", f"{config.warmup_epochs:g} epochs of warm-up leave no"
+                                               " steps for the cosine schedule") from None
         self.epochs_done = 0
         self.global_step = 0
+        self.steps_into_epoch = 0      # optimizer steps taken in epoch epochs_done + 1 so far
         self.history: list[dict[str, Any]] = []
         self._last_good: dict[str, Any] | None = None
+        self._first_loss: float | None = None      # the run's first batch loss (divergence test)
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._unpaused = threading.Event()
@@ -285,10 +146,8 @@ class TrainingSession:
     def predictor(self) -> Callable[[np.ndarray], np.ndarray]:
         """``predict_proba`` frozen at the current weights (a copy): for a thread that
         predicts while this session trains on."""
-        from engine.checkpoint import clone_model
-
         with self._lock:
-            model = clone_model(self.model)
+            model = MLP.from_weights(self.model.architecture(), self.model.params)  # a copy
         max_value, dtype = self.dataset.max_value, self.config.dtype
         return lambda x: predict_images(model, x, max_value, dtype, chunk=self.EVAL_CHUNK)
 
@@ -298,15 +157,17 @@ class TrainingSession:
         With ``last_completed_epoch`` the copy is of the state at the end of the last
         completed epoch (what a resume continues from exactly), not the current weights.
         """
-        from engine.checkpoint import Checkpoint
-
         with self._lock:
             meta = self._metadata()
             good = self._last_good if last_completed_epoch else None
             if good is not None:
                 weights = good["weights"]
                 opt_state = {k: v.copy() for k, v in good["optimizer"].items()}
+                if good["global_step"] != self.global_step:     # tested weights are not these
+                    meta.pop("test_loss", None)
+                    meta.pop("test_acc", None)
                 meta.update(epochs_done=good["epochs_done"], global_step=good["global_step"],
+                            steps_into_epoch=0, mid_epoch=False,
                             rng_state=good["rng_state"], history=list(self.history[: good["epochs_done"]]))
             else:
                 weights = self.model.params
@@ -324,6 +185,10 @@ class TrainingSession:
             "class_names": list(self.dataset.class_names),
             "epochs_done": self.epochs_done,
             "global_step": self.global_step,
+            # Weights saved mid-epoch (a stop, a save while training) are steps_into_epoch
+            # steps into epoch epochs_done + 1; such a checkpoint cannot be resumed exactly.
+            "steps_into_epoch": self.steps_into_epoch,
+            "mid_epoch": self.steps_into_epoch > 0,
             "val_acc": last.get("val_acc"),
             "train_acc": last.get("train_acc"),
             "history": list(self.history),
@@ -340,6 +205,13 @@ class TrainingSession:
         if ckpt.optimizer_state:
             self.optimizer.load_state_dict(ckpt.optimizer_state)
         meta = ckpt.metadata
+        if meta.get("mid_epoch"):
+            raise CheckpointError(
+                "this checkpoint was saved mid-epoch (at "
+                + ev.describe_position(int(meta.get("epochs_done") or 0), int(meta.get("steps_into_epoch") or 0))
+                + "): a run resumes only"
+                " from the end of an epoch; start a new run with its settings, or resume from a"
+                " checkpoint saved at an epoch end")
         self.epochs_done = int(meta.get("epochs_done", 0))
         self.global_step = int(meta.get("global_step", self.epochs_done * self.steps_per_epoch))
         self.history = list(meta.get("history", []))
@@ -367,20 +239,11 @@ class TrainingSession:
         finally:
             self._running = False
 
-    def _run(self) -> Iterator[ev.Event]:
-        cfg = self.config
+    def _run(self) -> Generator[ev.Event, None, None]:
         t_run = time.perf_counter()
-        n = len(self.y_train)
-        bs = cfg.batch_size
-        dim = self.dataset.n_features
-        scale = np.asarray(1.0 / self.dataset.max_value, dtype=cfg.dtype)
-        u8_full = np.empty((bs, dim), dtype=self._x_train_flat.dtype)
-        f_full = np.empty((bs, dim), dtype=cfg.dtype)
-        img_shape = self.x_train.shape[1:]
-        shift = cfg.augment == "shift" and len(img_shape) == 2
         yield ev.RunStarted(
-            config=cfg.to_dict(),
-            n_train=n,
+            config=self.config.to_dict(),
+            n_train=len(self.y_train),
             n_val=len(self.y_val),
             n_test=len(self.dataset.y_test),
             steps_per_epoch=self.steps_per_epoch,
@@ -388,96 +251,13 @@ class TrainingSession:
             start_epoch=self.epochs_done,
         )
         self._last_good = self._snapshot_state()
-        reason = "completed"
-        first_loss: float | None = None
-        while self.epochs_done < cfg.epochs:
-            epoch = self.epochs_done + 1
-            if self._stop.is_set():  # before drawing the epoch's order: a resume stays exact
-                reason = "stopped"
-                yield ev.Stopped(epoch=self.epochs_done, step=self.global_step)
+        self._first_loss = None
+        batches = _Batches(self)
+        end = EpochEnd.COMPLETED
+        while self.epochs_done < self.config.epochs:
+            end = yield from self._epoch(self.epochs_done + 1, batches)
+            if end is not EpochEnd.COMPLETED:
                 break
-            order = self._rng.permutation(n)
-            t0 = time.perf_counter()
-            train_time = 0.0
-            sum_loss = 0.0
-            sum_correct = 0
-            seen = 0
-            window: list[tuple[int, float]] = []
-            for step in range(1, self.steps_per_epoch + 1):
-                if self._stop.is_set():
-                    break
-                if not self._unpaused.is_set():
-                    train_time += time.perf_counter() - t0
-                    yield ev.Paused(epoch=epoch, step=step - 1)
-                    while not self._unpaused.wait(0.1):
-                        pass
-                    t0 = time.perf_counter()
-                    if self._stop.is_set():
-                        break
-                    yield ev.Resumed(epoch=epoch, step=step - 1)
-                idx = order[(step - 1) * bs : step * bs]
-                m = len(idx)
-                u8 = u8_full[:m]
-                xb = f_full[:m]
-                if shift:
-                    random_shift(self.x_train[idx], cfg.max_shift, self._rng, out=u8.reshape(m, *img_shape))
-                else:
-                    np.take(self._x_train_flat, idx, axis=0, out=u8)
-                np.multiply(u8, scale, out=xb, casting="unsafe")
-                yb = self.y_train[idx]
-                lr = self.schedule(self.global_step)
-                with self._lock:
-                    loss, correct = self.model.loss_and_grads(xb, yb)
-                    if first_loss is None:
-                        first_loss = loss
-                    if not math.isfinite(loss) or loss > max(DIVERGED_FACTOR * first_loss, DIVERGED_FLOOR):
-                        yield from self._diverge(epoch, step, loss)
-                        reason = "diverged"
-                        break
-                    self.optimizer.step(self.model.grads, lr=lr)
-                    self.global_step += 1
-                sum_loss += loss * m
-                sum_correct += correct
-                seen += m
-                window.append((self.global_step, loss))
-                if len(window) >= self.progress_every:
-                    yield self._progress(epoch, step, lr, window)
-                    window = []
-            if reason == "diverged":
-                break
-            train_time += time.perf_counter() - t0
-            if window:
-                yield self._progress(epoch, step, lr, window)
-            if self._stop.is_set():
-                reason = "stopped"
-                yield ev.Stopped(epoch=self.epochs_done, step=self.global_step)
-                break
-            if not all(np.isfinite(p).all() for p in self.model.params.values()):
-                yield from self._diverge(epoch, self.steps_per_epoch, float("nan"))
-                reason = "diverged"
-                break
-            val_loss = val_acc = None
-            if len(self.y_val):
-                val_loss, val_acc, _ = self._evaluate(self.x_val, self.y_val)
-            if val_loss is not None and not math.isfinite(val_loss):
-                yield from self._diverge(epoch, self.steps_per_epoch, val_loss)
-                reason = "diverged"
-                break
-            self.epochs_done = epoch
-            row = {
-                "epoch": epoch,
-                "train_loss": sum_loss / max(seen, 1),
-                "train_acc": sum_correct / max(seen, 1),
-                "val_loss": val_loss,
-                "val_acc": val_acc,
-                "seconds": train_time,
-                "samples_per_s": seen / train_time if train_time > 0 else float("inf"),
-                "lr": lr,
-                "global_step": self.global_step,
-            }
-            self.history.append(row)
-            self._last_good = self._snapshot_state()
-            yield ev.EpochEnded(epochs=cfg.epochs, **row)
         test_loss, test_acc, preds = self._evaluate(self.dataset.x_test, self.dataset.y_test)
         self.last_test = (test_loss, test_acc)
         per_class = per_class_accuracy(self.dataset.y_test, preds, self.dataset.n_classes)
@@ -486,9 +266,102 @@ class TrainingSession:
             test_loss=test_loss,
             test_acc=test_acc,
             seconds=time.perf_counter() - t_run,
-            reason=reason,
+            reason=end.value,
             per_class_acc=tuple(float(a) for a in per_class),
+            steps_into_epoch=self.steps_into_epoch,
         )
+
+    def _epoch(self, epoch: int, batches: _Batches) -> Generator[ev.Event, None, EpochEnd]:
+        """Train epoch ``epoch`` (1-based), yielding its events; returns how it ended.
+
+        Completed: the epoch's EpochEnded was yielded and the state is saved as the last good
+        one. Stopped: a Stopped was yielded. Diverged: the last good state is back and a
+        Diverged was yielded. The step lock is never held across a ``yield``.
+        """
+        if self._stop.is_set():  # before drawing the epoch's order: a resume stays exact
+            yield self._stopped()
+            return EpochEnd.STOPPED
+        tally = _Tally(order=self._rng.permutation(len(self.y_train)), t0=time.perf_counter())
+        diverged = yield from self._steps(epoch, batches, tally)
+        if diverged is not None:
+            yield diverged
+            return EpochEnd.DIVERGED
+        tally.train_time += time.perf_counter() - tally.t0
+        if tally.window:
+            yield self._progress(epoch, tally.step, tally.lr, tally.window)
+        if self._stop.is_set():
+            yield self._stopped()
+            return EpochEnd.STOPPED
+        if not all(np.isfinite(p).all() for p in self.model.params.values()):
+            yield self._diverge(epoch, self.steps_per_epoch, float("nan"))
+            return EpochEnd.DIVERGED
+        val_loss = val_acc = None
+        if len(self.y_val):
+            val_loss, val_acc, _ = self._evaluate(self.x_val, self.y_val)
+        if val_loss is not None and not math.isfinite(val_loss):
+            yield self._diverge(epoch, self.steps_per_epoch, val_loss)
+            return EpochEnd.DIVERGED
+        with self._lock:                 # a checkpoint sees both or neither
+            self.epochs_done = epoch
+            self.steps_into_epoch = 0
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": tally.sum_loss / max(tally.seen, 1),
+            "train_acc": tally.sum_correct / max(tally.seen, 1),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "seconds": tally.train_time,
+            "samples_per_s": tally.seen / tally.train_time if tally.train_time > 0 else float("inf"),
+            "lr": tally.lr,
+            "global_step": self.global_step,
+        }
+        self.history.append(row)
+        self._last_good = self._snapshot_state()
+        yield ev.EpochEnded(epochs=self.config.epochs, **row)
+        return EpochEnd.COMPLETED
+
+    def _steps(self, epoch: int, batches: _Batches, tally: _Tally
+               ) -> Generator[ev.Event, None, ev.Diverged | None]:
+        """The optimizer steps of one epoch (until its end or a stop request), yielding
+        progress and pause events; returns the Diverged event (not yet yielded, the last
+        good state already back) when a loss diverged."""
+        bs = self.config.batch_size
+        for step in range(1, self.steps_per_epoch + 1):
+            tally.step = step
+            if self._stop.is_set():
+                break
+            if not self._unpaused.is_set():
+                tally.train_time += time.perf_counter() - tally.t0
+                yield ev.Paused(epoch=epoch, step=step - 1)
+                while not self._unpaused.wait(0.1):
+                    pass
+                tally.t0 = time.perf_counter()
+                if self._stop.is_set():
+                    break
+                yield ev.Resumed(epoch=epoch, step=step - 1)
+            xb, yb = batches.load(tally.order[(step - 1) * bs : step * bs])
+            lr = tally.lr = self.schedule(self.global_step)
+            with self._lock:
+                loss, correct = self.model.loss_and_grads(xb, yb)
+                if self._first_loss is None:
+                    self._first_loss = loss
+                if not math.isfinite(loss) or loss > max(DIVERGED_FACTOR * self._first_loss, DIVERGED_FLOOR):
+                    return self._diverge(epoch, step, loss)
+                self.optimizer.step(self.model.grads, lr=lr)
+                self.global_step += 1
+                self.steps_into_epoch = step
+            m = len(yb)
+            tally.sum_loss += loss * m
+            tally.sum_correct += correct
+            tally.seen += m
+            tally.window.append((self.global_step, loss))
+            if len(tally.window) >= self.progress_every:
+                yield self._progress(epoch, step, lr, tally.window)
+                tally.window = []
+        return None
+
+    def _stopped(self) -> ev.Stopped:
+        return ev.Stopped(epoch=self.epochs_done, step=self.global_step, steps_into_epoch=self.steps_into_epoch)
 
     def _progress(self, epoch: int, step: int, lr: float, window: list[tuple[int, float]]) -> ev.BatchProgress:
         return ev.BatchProgress(
@@ -512,18 +385,71 @@ class TrainingSession:
                 "rng_state": _jsonable_rng_state(self._rng),
             }
 
-    def _diverge(self, epoch: int, step: int, loss: float) -> Iterator[ev.Event]:
+    def _diverge(self, epoch: int, step: int, loss: float) -> ev.Diverged:
+        """Go back to the last good state (the last epoch end); the event that says so."""
         assert self._last_good is not None
         good = self._last_good
         with self._lock:
             self.model.set_weights(good["weights"])
             self.optimizer.load_state_dict(good["optimizer"])
             self.global_step = good["global_step"]
+            self.steps_into_epoch = 0
         msg = (
             f"diverged at epoch {epoch} step {step} (loss {loss:.4g}): try a smaller learning rate"
             f" (lr={self.config.lr:g}); kept the weights of epoch {self.epochs_done}"
         )
-        yield ev.Diverged(epoch=epoch, step=step, loss=float(loss), message=msg, restored_epoch=self.epochs_done)
+        return ev.Diverged(epoch=epoch, step=step, loss=float(loss), message=msg, restored_epoch=self.epochs_done)
+
+
+class EpochEnd(Enum):
+    """How an epoch ended (the run's Finished.reason is the last one's value)."""
+
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+    DIVERGED = "diverged"
+
+
+@dataclass
+class _Tally:
+    """One epoch's running totals (TrainingSession._epoch and _steps)."""
+
+    order: np.ndarray                # the epoch's permutation of the training rows
+    t0: float                        # when the current stretch of training began
+    train_time: float = 0.0          # seconds trained (pauses excluded)
+    step: int = 0                    # the step (1-based) being done, or the last one
+    lr: float = 0.0                  # the last step's learning rate
+    sum_loss: float = 0.0
+    sum_correct: int = 0
+    seen: int = 0
+    window: list[tuple[int, float]] = field(default_factory=list)   # since the last BatchProgress
+
+
+class _Batches:
+    """Reused buffers that turn a batch's row indices into scaled features and labels."""
+
+    def __init__(self, session: TrainingSession) -> None:
+        cfg = session.config
+        self._x = session.x_train
+        self._x_flat = session._x_train_flat
+        self._y = session.y_train
+        self._rng = session._rng
+        dim = session.dataset.n_features
+        self._scale = np.asarray(1.0 / session.dataset.max_value, dtype=cfg.dtype)
+        self._u8 = np.empty((cfg.batch_size, dim), dtype=self._x_flat.dtype)
+        self._f = np.empty((cfg.batch_size, dim), dtype=cfg.dtype)
+        self._img_shape = self._x.shape[1:]
+        self._max_shift = cfg.max_shift if cfg.augment == "shift" and len(self._img_shape) == 2 else None
+
+    def load(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = len(idx)
+        u8 = self._u8[:m]
+        xb = self._f[:m]
+        if self._max_shift is not None:
+            random_shift(self._x[idx], self._max_shift, self._rng, out=u8.reshape(m, *self._img_shape))
+        else:
+            np.take(self._x_flat, idx, axis=0, out=u8)
+        np.multiply(u8, self._scale, out=xb, casting="unsafe")
+        return xb, self._y[idx]
 
 
 def predict_images(model: MLP, x: np.ndarray, max_value: int, dtype: Any = "float32",

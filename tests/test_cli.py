@@ -85,6 +85,8 @@ def test_train_human_output(idx_dir):
         (["--layers", "128,,x"], "--layers"),
         (["--activation", "softsign"], "--activation"),
         (["--preset", "nope"], "preset"),
+        (["--schedule", "cosine", "--epochs", "2", "--warmup-epochs", "20"], "error: --warmup-epochs:"),
+        (["--gamma", "1.5"], "error: --gamma:"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(idx_dir, args, needle):
@@ -144,3 +146,34 @@ def test_ctrl_c_stops_after_the_current_batch_and_exits_130(idx_dir):
     assert "Traceback" not in err
     assert "interrupted" in err or "interrupted" in out
     assert '"event": "done"' in out  # it finished cleanly: test evaluation of the kept weights
+
+
+def test_a_stop_mid_epoch_is_printed_where_the_weights_are(capsys):
+    # Issue 12: "stopped after 1 completed epoch(s)" and a test accuracy of weights that were
+    # in fact 172 steps into epoch 2.
+    from engine import events as ev
+    from tui.commands.train import _Output
+
+    out = _Output(json_mode=False)
+    out.event(ev.Stopped(epoch=1, step=954, steps_into_epoch=172))
+    out.event(ev.Finished(epochs_done=1, test_loss=0.1, test_acc=0.9712, seconds=3.0, reason="stopped",
+                          steps_into_epoch=172))
+    text = capsys.readouterr().out
+    assert "stopped at epoch 2 step 172 (weights at that step, after 1 completed epoch(s))" in text
+    assert "test accuracy 97.12% (loss 0.1000) of the weights at epoch 2 step 172" in text
+    out.event(ev.Stopped(epoch=2, step=1564))
+    assert "stopped after 2 completed epoch(s)" in capsys.readouterr().out
+
+
+def test_the_train_flags_help_names_exactly_the_engines_choices():
+    # The parser must not import NumPy (so it cannot ask the registries); this keeps its
+    # help text true to them.
+    import re
+
+    from engine.config import CHOICES
+    from tui.commands.train import TRAIN_FLAGS
+
+    for flag, field, _, help_text in TRAIN_FLAGS:
+        if field in CHOICES:
+            words = set(re.findall(r"[a-z][a-z0-9_-]*", help_text))
+            assert set(CHOICES[field]) <= words, (flag, help_text)

@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui.commands.data import DOWNLOADABLE, format_progress, human_bytes
+#: Datasets ``termnist download`` can fetch (the keys of engine.download.MIRRORS; a test
+#: checks this). Here, not in tui.commands.data, so the app's panels need not import the CLI.
+DOWNLOADABLE = ("mnist", "fashion-mnist", "kmnist")
 
 MNIST_CREDIT = "MNIST: Yann LeCun, Corinna Cortes, Christopher J.C. Burges (CC BY-SA 3.0)"
 OTHER_CREDITS = {"fashion-mnist": "Fashion-MNIST: Zalando Research (MIT)",
@@ -28,6 +30,30 @@ STATE_MARKS = {"found": "", "sample": " (sample)", "missing": " (download)", "un
 IDX_HINT = ("a directory with train-images-idx3-ubyte, train-labels-idx1-ubyte, "
             "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each raw or .gz), "
             "or with a <name>/ subdirectory holding them, or a Keras-style <name>.npz")
+
+
+def human_bytes(n: float) -> str:
+    """1234567 -> '1.2 MB' (decimal units)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError  # unreachable
+
+
+def format_progress(filename: str, done: int, total: int | None, rate: float | None) -> str:
+    """One progress line: name, bytes done/total, percent, rate and ETA (when known)."""
+    parts = [filename]
+    if total:
+        parts.append(f"{human_bytes(done)} / {human_bytes(total)}  {100 * done / total:3.0f}%")
+    else:
+        parts.append(human_bytes(done))
+    if rate:
+        parts.append(f"{human_bytes(rate)}/s")
+        if total and total > done:
+            eta = int((total - done) / rate + 0.5)
+            parts.append(f"ETA {eta // 60}:{eta % 60:02d}")
+    return "  ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,19 @@
 """Hyperparameter form logic: field strings -> TrainConfig, or a reason per field.
 
 Pure functions (no Textual): the form widget calls them as the user types, the tests
-call them directly. Ranges are the engine's: a value is checked by building a
-TrainConfig with it, so the form and the engine can never disagree.
+call them directly. The form only turns text into numbers: every rule is the engine's (a
+value is checked by building a TrainConfig with it, and against the loaded dataset with
+engine.config.check_fits), so the form and the engine can never disagree.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.errors import ConfigError
-from engine.training import CHOICES, TrainConfig, parse_layers
+from engine.config import CHOICES, TrainConfig, check_fits, parse_layers
+from engine.datasets import available_datasets
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Field:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("dataset", "Dataset", "name", "mnist, fashion-mnist, kmnist, digits"),
+    Field("dataset", "Dataset", "name", ", ".join(n for n in available_datasets() if n != "mnist-sample")),
     Field("hidden", "Hidden layers", "layers", "sizes, e.g. 128,64"),
     Field("activation", "Activation", "choice"),
     Field("loss", "Loss", "choice"),
@@ -64,36 +65,28 @@ def parse_value(name: str, text: str) -> object:
             raise ConfigError(name, f"{raw!r} is not a whole number") from None
     if field.kind == "float":
         try:
-            value = float(raw)
+            return float(raw)
         except ValueError:
             raise ConfigError(name, f"{raw!r} is not a number") from None
-        if not math.isfinite(value):
-            raise ConfigError(name, f"{raw!r} is not a finite number")
-        return value
-    if field.kind == "choice":
-        if raw not in CHOICES[name]:
-            raise ConfigError(name, f"{raw!r} is not one of {', '.join(CHOICES[name])}")
-        return raw
-    return raw  # "name": any non-empty word; TrainConfig / the dataset loader judge it
+    return raw  # "choice", "name": TrainConfig (and the dataset loader) judge it
 
 
 def field_error(name: str, text: str, base: TrainConfig | None = None,
                 n_train: int | None = None) -> str | None:
     """Why ``text`` is not a valid value for field ``name`` (None when it is).
 
-    The value is parsed, then checked against the engine's own ranges by building
-    ``base`` (default TrainConfig()) with it. ``n_train``, the size of the loaded
-    training set, bounds the validation size.
+    The value is parsed, then checked against the engine's own rules by building
+    ``base`` (default TrainConfig()) with it and, given ``n_train`` (the size of the loaded
+    training set), checking that config against it (engine.config.check_fits).
     """
     try:
-        value = parse_value(name, text)
-        (base or TrainConfig()).replace(**{name: value})
+        config = (base or TrainConfig()).replace(**{name: parse_value(name, text)})
+        if n_train is not None:
+            check_fits(config, n_train)
     except ConfigError as exc:
         if exc.field == name:
             return exc.reason
         return None  # another field of ``base`` is at fault, not this one
-    if name == "val_size" and n_train is not None and value >= n_train:  # type: ignore[operator]
-        return f"{value} leaves no training data (the dataset has {n_train} training images)"
     return None
 
 
@@ -120,11 +113,10 @@ def build_config(
         return None, errors
     try:
         config = base.replace(**parsed)
+        if n_train is not None:
+            check_fits(config, n_train)
     except ConfigError as exc:
         return None, {exc.field: exc.reason}
-    if n_train is not None and config.val_size >= n_train:
-        return None, {"val_size": f"{config.val_size} leaves no training data "
-                                  f"(the dataset has {n_train} training images)"}
     return config, {}
 
 

@@ -257,3 +257,106 @@ def test_parse_layers_rejects(text):
     with pytest.raises(ConfigError) as info:
         parse_layers(text)
     assert info.value.field == "hidden"
+
+
+def _lock_is_free(session: TrainingSession) -> bool:
+    """Whether another thread can take the session's step lock right now."""
+    got = []
+
+    def take() -> None:
+        ok = session._lock.acquire(timeout=2)
+        got.append(ok)
+        if ok:
+            session._lock.release()
+
+    t = threading.Thread(target=take)
+    t.start()
+    t.join()
+    return got[0]
+
+
+@pytest.mark.parametrize("lr, kind", [(1e4, ev.Diverged), (5.0, ev.Diverged), (0.1, ev.EpochEnded)])
+def test_no_event_is_yielded_while_the_step_lock_is_held(data, lr, kind):
+    # A consumer that asks for predictions or a checkpoint on an event (the app does) would
+    # wait forever on a generator suspended inside ``with self._lock``.
+    s = TrainingSession(TrainConfig(**{**SMALL, "lr": lr, "epochs": 4}), data, progress_every=50)
+    seen = []
+    for event in s.run():
+        seen.append(type(event))
+        assert _lock_is_free(s), f"{type(event).__name__} was yielded holding the step lock"
+    assert kind in seen
+
+
+def test_an_epoch_ends_one_way(data):
+    from engine.training import EpochEnd
+
+    assert {e.value for e in EpochEnd} == {"completed", "stopped", "diverged"}
+
+
+def test_a_run_stopped_mid_epoch_says_where_its_weights_are(data, tmp_path):
+    # Issue 12: a stopped run was labelled with its last completed epoch while its weights
+    # (and checkpoint: epochs_done=1, global_step=954 at 782 steps an epoch) were further on.
+    from engine.checkpoint import load_checkpoint, save_checkpoint
+    from engine.errors import CheckpointError
+    from engine.training import evaluate_model
+
+    s = TrainingSession(TrainConfig(**SMALL), data, progress_every=1)
+    events = []
+    for e in s.run():
+        events.append(e)
+        if isinstance(e, ev.BatchProgress) and e.epoch == 2 and e.step == 5:
+            s.stop()
+    stopped = next(e for e in events if isinstance(e, ev.Stopped))
+    fin = events[-1]
+    assert (stopped.epoch, stopped.steps_into_epoch, stopped.step) == (1, 5, 16 + 5)
+    assert (fin.reason, fin.epochs_done, fin.steps_into_epoch) == ("stopped", 1, 5)
+    ckpt = s.checkpoint()
+    meta = ckpt.metadata
+    assert (meta["epochs_done"], meta["steps_into_epoch"], meta["global_step"], meta["mid_epoch"]) == (1, 5, 21, True)
+    # the test accuracy recorded (and printed) is of exactly these weights
+    _, acc, _ = evaluate_model(ckpt.model, data.x_test, data.y_test, data.max_value)
+    assert meta["test_acc"] == fin.test_acc == acc
+    # a mid-epoch checkpoint is refused for resuming, with a reason, also after a round trip
+    path = save_checkpoint(tmp_path / "stopped.npz", ckpt)
+    with pytest.raises(CheckpointError, match=r"mid-epoch \(at epoch 2 step 5\)"):
+        TrainingSession(TrainConfig(**SMALL), data, resume=load_checkpoint(path))
+    # the last epoch end's checkpoint resumes, and carries no test figures of other weights
+    good = s.checkpoint(last_completed_epoch=True)
+    assert (good.metadata["epochs_done"], good.metadata["global_step"], good.metadata["mid_epoch"]) == (1, 16, False)
+    assert "test_acc" not in good.metadata
+    resumed = TrainingSession(TrainConfig(**SMALL), data, resume=good)
+    assert [e.epoch for e in resumed.run() if isinstance(e, ev.EpochEnded)] == [2, 3]
+
+
+def test_a_run_stopped_at_an_epoch_end_is_not_mid_epoch(data):
+    s = TrainingSession(TrainConfig(**SMALL), data)
+    events = []
+    for e in s.run():
+        events.append(e)
+        if isinstance(e, ev.EpochEnded):
+            s.stop()
+    assert events[-1].steps_into_epoch == 0 and events[-1].epochs_done == 1
+    assert s.checkpoint().metadata["mid_epoch"] is False
+    assert s.checkpoint().metadata["test_acc"] == events[-1].test_acc
+
+
+def test_an_absurd_batch_size_is_blamed_on_the_batch_size_not_the_layers(data):
+    # Issue 12: the estimate assumed a batch of batch_size rows even when the training set is
+    # smaller, and blamed any excess on --layers.
+    assert TrainingSession(TrainConfig(**{**SMALL, "batch_size": 1_000_000}), data).steps_per_epoch == 1
+    big = make_dataset(n_train=30_000, n_test=10, side=28)
+    with pytest.raises(ConfigError) as info:
+        TrainingSession(TrainConfig(**{**SMALL, "hidden": (100_000,), "batch_size": 1_000_000}), big)
+    assert info.value.field == "batch_size" and "smaller batch size" in info.value.reason
+    with pytest.raises(ConfigError) as info:
+        TrainingSession(TrainConfig(**{**SMALL, "hidden": (100_000, 100_000), "batch_size": 1_000_000}), big)
+    assert info.value.field == "hidden"
+
+
+def test_fit_val_size_is_the_one_rule():
+    from engine.datasets import fit_val_size
+
+    assert fit_val_size(10_000, 60_000) == 10_000
+    assert fit_val_size(10_000, 10_000) == 2_000
+    assert fit_val_size(0, 5) == 0
+    assert fit_val_size(5, 5) == 1

@@ -1,4 +1,4 @@
-"""``termnist download`` and ``termnist datasets`` (stdlib + engine only; engine imported lazily).
+"""``termnist download`` and ``termnist datasets`` (stdlib, tui.data_status; engine imported lazily).
 
 download [NAME] [--to DIR] [--mirror URL ...] [--verify [DIR]] [--timeout S]
     Fetch and verify a dataset (into the user cache, or DIR). A progress line (bytes, rate,
@@ -17,8 +17,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-#: Datasets ``download`` can fetch (the keys of engine.download.MIRRORS; a test checks this).
-DOWNLOADABLE = ("mnist", "fashion-mnist", "kmnist")
+from tui.data_status import DOWNLOADABLE, DownloadMeter, format_progress, human_bytes  # noqa: F401
 
 
 def register(sub: Any) -> None:
@@ -52,38 +51,12 @@ def _error(text: str, code: int = 1) -> int:
 
 # --- download -------------------------------------------------------------------------------
 
-def human_bytes(n: float) -> str:
-    """1234567 -> '1.2 MB' (decimal units)."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError  # unreachable
-
-
-def format_progress(filename: str, done: int, total: int | None, rate: float | None) -> str:
-    """One progress line: name, bytes done/total, percent, rate and ETA (when known)."""
-    parts = [filename]
-    if total:
-        parts.append(f"{human_bytes(done)} / {human_bytes(total)}  {100 * done / total:3.0f}%")
-    else:
-        parts.append(human_bytes(done))
-    if rate:
-        parts.append(f"{human_bytes(rate)}/s")
-        if total and total > done:
-            eta = int((total - done) / rate + 0.5)
-            parts.append(f"ETA {eta // 60}:{eta % 60:02d}")
-    return "  ".join(parts)
-
-
 class ProgressLine:
     """Renders download progress on ``stream``: a line rewritten in place on a terminal (at
     most 10 times a second); elsewhere a plain line at most every 5 s. Log lines are printed
     on their own line."""
 
     def __init__(self, stream: TextIO, clock=time.monotonic) -> None:
-        from tui.data_status import DownloadMeter   # here: data_status imports this module
-
         self.stream = stream
         self.tty = stream.isatty()
         self.interval = 0.1 if self.tty else 5.0

@@ -15,6 +15,10 @@ import sys
 import time
 from typing import Any
 
+from engine import events as ev   # frozen dataclasses only: no NumPy (the parser stays light)
+
+# Choice names are repeated in the help texts (the parser must not import NumPy, so it
+# cannot ask the registries); tests/test_cli.py checks them against engine.config.CHOICES.
 TRAIN_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     # (flag, config field, type, help)
     ("--layers", "hidden", str, "hidden layer sizes, e.g. 128,64 (empty for none)"),
@@ -70,7 +74,7 @@ def build_config(args: argparse.Namespace):
     """Preset + flags -> TrainConfig. Raises UsageError naming the bad flag."""
     from engine.errors import ConfigError
     from engine.presets import get_preset
-    from engine.training import parse_layers
+    from engine.config import parse_layers
     from tui.commands import UsageError
 
     try:
@@ -108,10 +112,13 @@ def fit_val_size(config: Any, n_train: int, explicit: bool) -> tuple[Any, int | 
     """A preset's validation size that does not fit the training set (the default 10,000 on
     the 10,000-image bundled sample) becomes 1/5 of it. Returns (config, the old size when it
     was capped, else None). A size given with --val-size is left alone: the engine refuses
-    it with a message naming the flag."""
-    if explicit or config.val_size < n_train:
+    it with a message naming the flag. The rule is engine.datasets.fit_val_size."""
+    from engine.datasets import fit_val_size as fit
+
+    size = config.val_size if explicit else fit(config.val_size, n_train)
+    if size == config.val_size:
         return config, None
-    return config.replace(val_size=n_train // 5), config.val_size
+    return config.replace(val_size=size), config.val_size
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -165,7 +172,7 @@ def run_train(args: argparse.Namespace) -> int:
                 recorder.feed(event)
                 out.run_id = recorder.last_run_id
                 out.event(event)
-                if type(event).__name__ == "Finished":
+                if isinstance(event, ev.Finished):
                     finished = event
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -183,7 +190,11 @@ def run_train(args: argparse.Namespace) -> int:
             out.error(str(exc))
             status = 1
     if interrupted["count"]:
-        out.note(f"interrupted: stopped after {finished.epochs_done} epoch(s)")
+        if finished.steps_into_epoch:
+            out.note(f"interrupted: stopped at {ev.describe_position(finished.epochs_done, finished.steps_into_epoch)}"
+                     " (weights at that step; a checkpoint of them cannot be resumed)")
+        else:
+            out.note(f"interrupted: stopped after {finished.epochs_done} epoch(s)")
         return 130
     if finished.reason == "diverged":
         return 1
@@ -280,63 +291,69 @@ class _Output:
         else:
             print(f"saved model to {path}", flush=True)
 
-    def event(self, e: Any) -> None:
-        kind = type(e).__name__
+    def event(self, e: ev.Event) -> None:
         if self.json:
-            self._json_event(kind, e)
+            self._json_event(e)
             return
-        if kind == "RunStarted":
-            if self.run_id:
-                print(f"run id: {self.run_id}", flush=True)
-            print(f"training on {e.dataset}: {e.n_train:,} train, {e.n_val:,} validation, {e.n_test:,} test", flush=True)
-            cfg = e.config
-            print("settings: " + " ".join(f"{k}={v}" for k, v in cfg.items()), flush=True)
-        elif kind == "BatchProgress":
-            if self.live:
-                frac = e.step / e.steps_per_epoch
-                bar = "#" * int(frac * 20)
-                sys.stderr.write(f"\repoch {e.epoch} [{bar:<20}] {frac:4.0%} loss {e.loss:.4f}")
-                sys.stderr.flush()
-                self._progress_shown = True
-        elif kind == "EpochEnded":
-            self._clear_progress()
-            print(
-                f"epoch {e.epoch:>3}/{e.epochs}  train loss {e.train_loss:.4f} acc {e.train_acc:7.2%}"
-                f"  val loss {_fmt(e.val_loss)} acc {_fmt(e.val_acc, pct=True)}"
-                f"  {e.seconds:6.2f}s  {e.samples_per_s:,.0f} img/s",
-                flush=True,
-            )
-        elif kind == "Diverged":
-            self._clear_progress()
-            print(f"termnist: {e.message}", file=sys.stderr, flush=True)
-        elif kind == "Stopped":
-            self._clear_progress()
-            print(f"stopped after {e.epoch} completed epoch(s)", flush=True)
-        elif kind == "Finished":
-            self._clear_progress()
-            print(
-                f"test accuracy {e.test_acc:.2%} (loss {e.test_loss:.4f}) after {e.epochs_done} epoch(s)"
-                f" in {e.seconds:.1f}s",
-                flush=True,
-            )
-        elif kind == "Failed":
-            self.error(e.message)
+        match e:
+            case ev.RunStarted():
+                if self.run_id:
+                    print(f"run id: {self.run_id}", flush=True)
+                print(f"training on {e.dataset}: {e.n_train:,} train, {e.n_val:,} validation, {e.n_test:,} test",
+                      flush=True)
+                print("settings: " + " ".join(f"{k}={v}" for k, v in e.config.items()), flush=True)
+            case ev.BatchProgress():
+                if self.live:
+                    frac = e.step / e.steps_per_epoch
+                    bar = "#" * int(frac * 20)
+                    sys.stderr.write(f"\repoch {e.epoch} [{bar:<20}] {frac:4.0%} loss {e.loss:.4f}")
+                    sys.stderr.flush()
+                    self._progress_shown = True
+            case ev.EpochEnded():
+                self._clear_progress()
+                print(
+                    f"epoch {e.epoch:>3}/{e.epochs}  train loss {e.train_loss:.4f} acc {e.train_acc:7.2%}"
+                    f"  val loss {_fmt(e.val_loss)} acc {_fmt(e.val_acc, pct=True)}"
+                    f"  {e.seconds:6.2f}s  {e.samples_per_s:,.0f} img/s",
+                    flush=True,
+                )
+            case ev.Diverged():
+                self._clear_progress()
+                print(f"termnist: {e.message}", file=sys.stderr, flush=True)
+            case ev.Stopped():
+                self._clear_progress()
+                if e.steps_into_epoch:
+                    print(f"stopped at {ev.describe_position(e.epoch, e.steps_into_epoch)} (weights at that step,"
+                          f" after {e.epoch} completed epoch(s))", flush=True)
+                else:
+                    print(f"stopped after {e.epoch} completed epoch(s)", flush=True)
+            case ev.Finished():
+                self._clear_progress()
+                where = (f"of the weights at {ev.describe_position(e.epochs_done, e.steps_into_epoch)}" if e.steps_into_epoch
+                         else f"after {e.epochs_done} epoch(s)")
+                print(f"test accuracy {e.test_acc:.2%} (loss {e.test_loss:.4f}) {where} in {e.seconds:.1f}s",
+                      flush=True)
+            case ev.Failed():
+                self.error(e.message)
 
-    def _json_event(self, kind: str, e: Any) -> None:
+    def _json_event(self, e: ev.Event) -> None:
         from dataclasses import asdict
 
         d = asdict(e)
-        if kind == "EpochEnded":
-            self._emit({"event": "epoch", **d})
-        elif kind == "Finished":
-            self._emit({"event": "done", "run_id": self.run_id, **d})
-        elif kind == "RunStarted":
-            self._emit({"event": "start", "run_id": self.run_id, **d})
-        elif kind == "BatchProgress":
+        if isinstance(e, ev.BatchProgress):
             d.pop("points", None)
-            self._emit({"event": "progress", **d})
-        else:
-            self._emit({"event": kind.lower(), **d})
+        name = _JSON_NAMES[type(e)]
+        if name in ("start", "done"):
+            d = {"run_id": self.run_id, **d}        # the run history's id (termnist runs show ID)
+        self._emit({"event": name, **d})
+
+
+#: The "event" field of each event's JSON line.
+_JSON_NAMES: dict[type[ev.Event], str] = {
+    ev.RunStarted: "start", ev.BatchProgress: "progress", ev.EpochEnded: "epoch", ev.Paused: "paused",
+    ev.Resumed: "resumed", ev.Diverged: "diverged", ev.Stopped: "stopped", ev.Finished: "done",
+    ev.Failed: "failed",
+}
 
 
 def _json_default(obj: Any) -> Any:

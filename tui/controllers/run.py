@@ -17,10 +17,6 @@ from tui.runner import LogLine, TrainingRunner
 
 log = logging.getLogger(__name__)
 
-
-def fit_val_size(requested: int, n_train: int) -> int:  # TODO(merge): engine's one rule
-    return requested if requested < n_train else n_train // 5
-
 #: One BLAS thread beside the UI on 2 cores beats two (README, "BLAS threads").
 TRAINER_BLAS_THREADS = 1
 
@@ -112,6 +108,8 @@ class RunController:
         keeps the user's own value: the fitted one is for this run only, and said once."""
         if self._fitted is not None and self._fitted[0] is dataset:
             return self._fitted[1]
+        from engine.datasets import fit_val_size         # the engine's one rule
+
         fitted = fit_val_size(config.val_size, len(dataset.y_train))
         if fitted != config.val_size:
             runner.post(LogLine(f"validation size {config.val_size:,} leaves no training data in "
