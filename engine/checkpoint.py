@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.atomic import atomic_write
-from engine.errors import CheckpointError, ConfigError, TermnistError
+from engine.errors import CheckpointError, ConfigError, TermnistError, user_path
 from engine.mlp import MLP
 from engine.training import TrainConfig
 
@@ -80,12 +80,8 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read and validate a checkpoint. Raises CheckpointError with a specific reason."""
-    p = Path(path).expanduser()
+    p = user_path(path, "file", CheckpointError, "checkpoint file")  # OSError -> CheckpointError
     name = str(p)
-    if not p.exists():
-        raise CheckpointError(f"{name}: no such file")
-    if p.is_dir():
-        raise CheckpointError(f"{name}: is a directory, not a checkpoint file")
     try:
         npz = np.load(p, allow_pickle=False)
     except PermissionError:

@@ -21,11 +21,13 @@ thread and the UI without copies or locks.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import importlib.util
 import json
 import os
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -33,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import DatasetError, DatasetNotFoundError
+from engine.errors import (DatasetError, DatasetNotFoundError, os_reason, path_error, stat_path,
+                           user_path)
 from engine.idx import is_gzip, read_idx
 
 __all__ = [
@@ -250,12 +253,16 @@ class SearchResult:
 
 def find_idx_files(directory: str | os.PathLike) -> dict[str, Path]:
     """The canonical IDX files present in ``directory``: {canonical name: path}; a raw file is
-    preferred over its .gz (faster to read). Missing files are simply absent from the dict."""
+    preferred over its .gz (faster to read). Missing files are simply absent from the dict.
+    A file the OS refuses to look at (permission, name too long) is a DatasetError naming it."""
     d = Path(directory)
     found = {}
     for name in IDX_FILES:
         for candidate in (d / name, d / f"{name}.gz"):
-            if candidate.is_file():
+            st, exc = stat_path(candidate)
+            if exc is not None and exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                raise path_error(candidate, exc)
+            if st is not None and stat.S_ISREG(st.st_mode):
                 found[name] = candidate
                 break
     return found
@@ -264,19 +271,27 @@ def find_idx_files(directory: str | os.PathLike) -> dict[str, Path]:
 def _probe(d: Path, name: str, place: str | None = None) -> SearchResult:
     """Does directory (or .npz file) ``d`` hold dataset ``name``?"""
     place = place or str(d)
-    if d.is_file() and d.suffix == ".npz":
+    st, exc = stat_path(d)
+    if exc is not None:
+        if exc.errno == errno.ENOENT:
+            return SearchResult(place, False, "no such directory")
+        return SearchResult(place, False, os_reason(exc))
+    assert st is not None
+    if stat.S_ISREG(st.st_mode) and d.suffix == ".npz":
         return SearchResult(place, True, "Keras-style .npz", d, "npz")
-    if not d.exists():
-        return SearchResult(place, False, "no such directory")
-    if not d.is_dir():
+    if not stat.S_ISDIR(st.st_mode):
         return SearchResult(place, False, "not a directory or .npz file")
-    files = find_idx_files(d)
+    try:
+        files = find_idx_files(d)
+        npz_st, _ = stat_path(d / f"{name}.npz")
+    except DatasetError as e:
+        return SearchResult(place, False, str(e))
     if len(files) == len(IDX_FILES):
         gz = sum(p.suffix == ".gz" for p in files.values())
         kind = "gzip" if gz == len(files) else "raw" if gz == 0 else "raw and gzip"
         return SearchResult(place, True, f"4 IDX files ({kind})", d, "idx")
     npz = d / f"{name}.npz"
-    if npz.is_file():
+    if npz_st is not None and stat.S_ISREG(npz_st.st_mode):
         return SearchResult(place, True, f"Keras-style {npz.name}", npz, "npz")
     if files:
         missing = ", ".join(f"{n}[.gz]" for n in IDX_FILES if n not in files)
@@ -300,10 +315,10 @@ def locate_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = Non
         return [_probe_sample()]
     results: list[SearchResult] = []
     if data_dir is not None:
-        d = Path(data_dir).expanduser()
+        d = user_path(data_dir, "any", what="data directory")  # the OS refusing it: DatasetError
         first = _probe(d, name)
         results.append(first)
-        if not first.found and d.is_dir() and name != "idx":
+        if not first.found and _is_dir(d) and name != "idx":
             results.append(_probe(d / name, name))
         return results
     if name == "idx":
@@ -327,6 +342,11 @@ def locate_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = Non
     if name == "mnist":
         results.append(_probe_sample())
     return results
+
+
+def _is_dir(p: Path) -> bool:
+    st, _ = stat_path(p)
+    return st is not None and stat.S_ISDIR(st.st_mode)
 
 
 def _probe_sample() -> SearchResult:
@@ -542,8 +562,10 @@ def verify_file(path: str | os.PathLike, check: FileCheck) -> VerifyResult:
     from the published one). Otherwise, with a published .gz MD5, it hashes the file as is.
     """
     p = Path(path)
-    if not p.is_file():
-        return VerifyResult(p.name, "missing", "no such file")
+    st, exc = stat_path(p)
+    if st is None or not stat.S_ISREG(st.st_mode):
+        why = "no such file" if exc is None or exc.errno == errno.ENOENT else os_reason(exc)
+        return VerifyResult(p.name, "missing", why)
     try:
         if check.sha256:
             got = content_sha256(p)
@@ -582,6 +604,7 @@ def verify_dir(name: str, directory: str | os.PathLike) -> list[VerifyResult]:
     """Verify the four IDX files of dataset ``name`` in ``directory`` (raw or .gz), one
     VerifyResult each, in canonical order."""
     spec = _spec(name)
+    directory = user_path(directory, "dir", what="directory to verify")
     checks = sample_checks(directory) if name == "mnist-sample" else spec.files
     if not checks:
         raise DatasetError(f"{spec.title}: no checksums are known for this dataset")

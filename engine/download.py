@@ -27,7 +27,7 @@ from pathlib import Path
 
 from engine import datasets
 from engine.datasets import FileCheck, verify_file
-from engine.errors import DownloadError
+from engine.errors import DownloadError, os_errors, user_path
 
 __all__ = ["MIRRORS", "DownloadCancelled", "download", "mirror_list", "target_dir"]
 
@@ -63,7 +63,9 @@ class _MirrorFailed(Exception):
 
 def target_dir(name: str, to: str | os.PathLike | None = None) -> Path:
     """Where ``download(name, to)`` puts the files."""
-    return Path(to).expanduser() if to is not None else datasets.cache_root() / name
+    if to is None:
+        return datasets.cache_root() / name
+    return user_path(to, "any", DownloadError, "download directory")  # the OS refusing it: an error
 
 
 def mirror_list(name: str, extra: Iterable[str] = ()) -> list[str]:
@@ -102,10 +104,8 @@ def download(name: str = "mnist", to: str | os.PathLike | None = None,
                             f"(downloadable: {', '.join(MIRRORS)})")
     log = log or (lambda line: None)
     target = target_dir(name, to)
-    try:
+    with os_errors(target, DownloadError, "cannot create the directory"):
         target.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DownloadError(f"{target}: cannot create the directory ({e.strerror or e})") from None
     urls = mirror_list(name, mirrors)
     for check in spec.files:
         _fetch_file(check, target, urls, progress, cancel, timeout, log)

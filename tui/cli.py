@@ -87,6 +87,11 @@ def run_app(args: argparse.Namespace) -> int:
                   " (a run is kept there when the connection drops or you quit while training)",
                   file=sys.stderr)
             return 1
+    problem = check_app_args(args)
+    if problem is not None:
+        message, code = problem
+        print(f"termnist: error: {message}", file=sys.stderr)
+        return code
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(
             "termnist: no terminal here (stdin/stdout are not a TTY): the app needs one"
@@ -106,6 +111,26 @@ def run_app(args: argparse.Namespace) -> int:
         )
         or 0
     )
+
+
+def check_app_args(args: argparse.Namespace) -> tuple[str, int] | None:
+    """The app's --dataset, --data and --load, checked before it starts (and before the
+    terminal check): (message, exit status) for the first that cannot work, else None."""
+    from engine.datasets import DATASETS
+    from engine.errors import CheckpointError, TermnistError, user_path
+
+    if args.dataset is not None and args.dataset not in DATASETS:
+        return f"--dataset: unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}", 2
+    if args.data is not None and args.dataset in ("digits", "mnist-sample"):
+        return f"--data {args.data}: does not apply to --dataset {args.dataset}", 2
+    try:
+        if args.data is not None:
+            user_path(args.data, "exists", what="data directory")
+        if args.load is not None:
+            user_path(args.load, "file", CheckpointError, "model file")
+    except TermnistError as exc:
+        return str(exc), 1
+    return None
 
 
 if __name__ == "__main__":

@@ -121,8 +121,8 @@ def run_download(args: argparse.Namespace) -> int:
 
     title = DATASETS[args.name].title
     if args.verify is not None:
-        where = args.verify or target_dir(args.name, args.to)
         try:
+            where = args.verify or target_dir(args.name, args.to)
             results = verify_dir(args.name, where)
         except TermnistError as e:
             return _error(str(e))
@@ -209,8 +209,13 @@ def _row(name: str, data_dir: str | None) -> tuple[list[str], list[str]]:
 
 def run_datasets(args: argparse.Namespace) -> int:
     from engine.datasets import available_datasets
-    from engine.errors import TermnistError
+    from engine.errors import TermnistError, user_path
 
+    if args.data is not None:
+        try:
+            user_path(args.data, "exists", what="data directory")
+        except TermnistError as e:
+            return _error(str(e))
     names = list(available_datasets()) + (["idx"] if args.data else [])
     rows = [["NAME", "STATUS", "TRAIN", "TEST", "SIZE", "VERIFIED", "WHERE"]]
     notes: list[str] = []
