@@ -14,17 +14,23 @@ Layout of the archive:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
+import tempfile
+import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.atomic import atomic_write
-from engine.errors import CheckpointError, ConfigError, TermnistError, user_path
+from engine.atomic import atomic_write, write_target
+from engine.errors import (CheckpointError, ConfigError, TermnistError, os_errors, path_error, stat_path,
+                           user_path)
 from engine.mlp import MLP
 from engine.training import TrainConfig
 
@@ -46,18 +52,58 @@ def clone_model(model: MLP) -> MLP:
     return MLP.from_weights(model.architecture(), model.params)
 
 
+def save_path(path: str | os.PathLike[str]) -> Path:
+    """The file ``save_checkpoint(path, ...)`` writes, checked before anything is trained.
+
+    ``.npz`` is added to a name without a suffix (``model`` and ``model.`` both give
+    ``model.npz``). Raises CheckpointError naming the path when it is empty or a directory,
+    when its directory is missing, or when a file cannot be created there (read-only file
+    system, permissions, a name too long): found now, not after an hour of training. A
+    symbolic link is checked where it points (the save writes through it).
+    """
+    text = os.fspath(path)
+    if not text.strip():
+        raise CheckpointError("empty path: give a file name such as model.npz")
+    target = user_path(text, "any", CheckpointError)
+    if text.endswith(("/", os.sep)) or _is_dir(target):
+        raise CheckpointError(f"{text}: is a directory: give a file name, such as "
+                              f"{os.path.join(text, 'model.npz')}")
+    if target.suffix == "":
+        target = target.with_name(target.name.rstrip(".") + ".npz")
+        user_path(target, "any", CheckpointError)
+        if _is_dir(target):
+            raise CheckpointError(f"{target}: is a directory: give a file name")
+    real = write_target(target)
+    directory = real.parent
+    st, exc = stat_path(directory)
+    if exc is not None and exc.errno == errno.ENOENT:
+        raise CheckpointError(f"{target}: cannot save: directory {directory} does not exist")
+    if exc is not None:
+        raise path_error(directory, exc, CheckpointError, "cannot save there")
+    assert st is not None
+    if not stat.S_ISDIR(st.st_mode):
+        raise CheckpointError(f"{target}: cannot save: {directory} is not a directory")
+    with os_errors(directory, CheckpointError, "cannot save there"):  # can a file be made there?
+        fd, probe = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".probe", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    return target
+
+
+def _is_dir(p: Path) -> bool:
+    st, _ = stat_path(p)
+    return st is not None and stat.S_ISDIR(st.st_mode)
+
+
 def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
     """Write ``ckpt`` to ``path`` atomically. Returns the final path.
 
-    ``.npz`` is appended when the name has no suffix. Raises CheckpointError when the
-    directory is missing or not writable; the target is untouched in that case.
+    The path is checked and completed by ``save_path`` (``.npz`` added when the name has no
+    suffix). A symbolic link is written through; a new file gets the umask's mode, a
+    replaced one keeps its own. Raises CheckpointError naming the file when it cannot be
+    written; the target is untouched in that case.
     """
-    target = Path(path).expanduser()
-    if target.suffix == "":
-        target = target.with_suffix(".npz")
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise CheckpointError(f"{target}: cannot save: directory {directory} does not exist")
+    target = save_path(path)
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -70,12 +116,36 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
         arrays[f"param/{name}"] = np.ascontiguousarray(value)
     for key, value in (ckpt.optimizer_state or {}).items():
         arrays[f"optim/{key}"] = np.asarray(value)
-    try:
+    with os_errors(target, CheckpointError, "cannot save"):
         with atomic_write(target, "wb") as fh:
             np.savez(fh, **arrays)
-    except OSError as exc:
-        raise CheckpointError(f"{target}: cannot save: {exc.strerror or exc}") from None
     return target
+
+
+def beside(path: str | os.PathLike[str], tag: str) -> Path:
+    """``good.npz`` -> ``good.<tag>.npz``: where a run that did not complete is saved, so it
+    never replaces the file the user named."""
+    p = save_path(path)
+    return p.with_name(f"{p.stem}.{tag}{p.suffix or '.npz'}")
+
+
+def keep_checkpoint(ckpt: Checkpoint, wanted: str | os.PathLike[str],
+                    places: Sequence[str | os.PathLike[str]]) -> tuple[Path | None, list[str]]:
+    """Save ``ckpt`` into the first of ``places`` (directories) that takes it, named after
+    ``wanted`` plus a timestamp: for weights whose save to ``wanted`` failed. Returns (the
+    path, or None when every place failed too; the reasons of the places that failed)."""
+    stem = Path(os.fspath(wanted) or "model").name.rsplit(".npz", 1)[0][:100] or "model"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    reasons = []
+    for place in places:
+        try:
+            d = Path(place)
+            with os_errors(d, CheckpointError, "cannot create the directory"):
+                d.mkdir(parents=True, exist_ok=True)
+            return save_checkpoint(d / f"{stem}-{stamp}.npz", ckpt), reasons
+        except CheckpointError as exc:
+            reasons.append(str(exc))
+    return None, reasons
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:

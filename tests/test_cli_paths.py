@@ -76,6 +76,8 @@ DIR_KINDS = ("too-long", "file-as-dir", "missing")
 FILE_KINDS = ("too-long", "file-as-dir", "missing", "a-dir")
 COMMANDS = [
     ((*TRAIN, "--data", "PATH"), DIR_KINDS),
+    ((*TRAIN, "--data", "GOOD", "--save", "PATH/m.npz"), ("too-long", "file-as-dir", "missing")),
+    ((*TRAIN, "--data", "GOOD", "--save", "PATH"), ("too-long", "a-dir")),
     (("eval", "PATH"), FILE_KINDS),
     (("eval", "MODEL", "--data", "PATH"), DIR_KINDS),
     (("datasets", "--data", "PATH"), DIR_KINDS),
@@ -110,7 +112,7 @@ def test_a_directory_the_user_may_not_read(capsys, places, monkeypatch):
     monkeypatch.setattr(os, "stat", stat)
     for argv in ((*TRAIN, "--data", str(secret)), ("datasets", "--data", str(secret)),
                  ("download", "--verify", str(secret)), ("eval", str(places["good-model"]), "--data", str(secret)),
-                 ("--data", str(secret))):
+                 ("--data", str(secret)), (*TRAIN, "--save", str(secret / "m.npz"))):
         code, out, err = run(capsys, *argv)
         assert_refused(code, out, err, secret)
         assert "permission denied" in err, argv

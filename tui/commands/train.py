@@ -47,7 +47,8 @@ def register(sub: Any) -> None:
     p.add_argument("--data", metavar="DIR", help="directory holding the dataset files")
     for flag, _field, typ, help_text in TRAIN_FLAGS:
         p.add_argument(flag, type=str, default=None, help=help_text, metavar=typ.__name__.upper())
-    p.add_argument("--save", metavar="PATH", help="save the trained model (.npz) here")
+    p.add_argument("--save", metavar="PATH", help="save the trained model (.npz) here (checked before "
+                   "training; a run that does not complete is saved beside it, as PATH.interrupted.npz)")
     p.add_argument("--json", action="store_true", help="one JSON object per line per event")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (default: %(default)s)")
     p.add_argument("--progress-every", type=int, default=50, help=argparse.SUPPRESS)
@@ -116,11 +117,17 @@ def fit_val_size(config: Any, n_train: int, explicit: bool) -> tuple[Any, int | 
 
 def run_train(args: argparse.Namespace) -> int:
     config = build_config(args)
+    from engine.checkpoint import save_path
     from engine.datasets import load_dataset
     from engine.errors import ConfigError, TermnistError
     from engine.training import TrainingSession
     from tui.commands import UsageError
 
+    if args.save is not None:   # a target that cannot be written is found now, not after training
+        try:
+            save_path(args.save)
+        except TermnistError as exc:
+            raise UsageError(f"--save: {exc}") from None
     out = _Output(json_mode=args.json)
     try:
         dataset = load_dataset(config.dataset, data_dir=args.data)
@@ -166,21 +173,51 @@ def run_train(args: argparse.Namespace) -> int:
     status = 0
     if finished is None:
         return 1
-    if args.save:
-        try:
-            from engine.checkpoint import save_checkpoint
-
-            path = save_checkpoint(args.save, session.checkpoint())
-            out.saved(str(path))
-        except TermnistError as exc:
-            out.error(str(exc))
-            status = 1
+    incomplete = ("interrupted" if interrupted["count"] else
+                  "diverged" if finished.reason == "diverged" else
+                  "stopped" if finished.reason != "completed" else "")
+    if args.save is not None and not save_model(out, session.checkpoint(), args.save, incomplete):
+        status = 1
     if interrupted["count"]:
         out.note(f"interrupted: stopped after {finished.epochs_done} epoch(s)")
         return 130
     if finished.reason == "diverged":
         return 1
     return status
+
+
+def save_model(out: "_Output", ckpt: Any, wanted: str, incomplete: str = "") -> bool:
+    """Save the run's model for ``--save wanted``; True when it went where asked.
+
+    A run that did not complete (``incomplete``: "interrupted", "diverged", "stopped") never
+    replaces a file: it is saved beside it (``good.interrupted.npz``), and says so. When the
+    write fails (disk full, ...) the weights are kept in the user data directory (or the
+    temporary directory) and the error says where.
+    """
+    import tempfile
+
+    from engine.checkpoint import beside, keep_checkpoint, save_checkpoint
+    from engine.errors import TermnistError
+    from engine.recovery import state_dir
+
+    target: Any = wanted
+    try:
+        if incomplete:
+            target = beside(wanted, incomplete)
+        path = save_checkpoint(target, ckpt)
+    except TermnistError as exc:
+        kept, reasons = keep_checkpoint(ckpt, target, [state_dir() / "unsaved", tempfile.gettempdir()])
+        if kept is None:
+            out.error(f"{exc}; the weights could not be kept anywhere else either ({'; '.join(reasons)})")
+        else:
+            out.error(f"{exc}; the weights are kept in {kept} instead")
+            out.saved(str(kept))
+        return False
+    out.saved(str(path))
+    if incomplete:
+        out.note(f"the run {'was ' if incomplete == 'interrupted' else ''}{incomplete}: its model is saved as "
+                 f"{path}, not over {wanted}")
+    return not incomplete
 
 
 def run_eval(args: argparse.Namespace) -> int:
