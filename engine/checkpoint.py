@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 
 from engine.atomic import atomic_write, write_target
-from engine.errors import (CheckpointError, ConfigError, TermnistError, os_errors, path_error, stat_path,
-                           user_path)
+from engine.errors import (CheckpointError, ConfigError, TermnistError, os_errors, path_error, require_zip,
+                           stat_path, user_path)
 from engine.mlp import MLP
 from engine.training import TrainConfig
 
@@ -149,9 +149,16 @@ def keep_checkpoint(ckpt: Checkpoint, wanted: str | os.PathLike[str],
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read and validate a checkpoint. Raises CheckpointError with a specific reason."""
+    """Read and validate a checkpoint. Raises CheckpointError naming the file and the reason.
+
+    Everything is checked before a model is built: the file is a zip (an ``.npz``), the
+    metadata's every field has the right type, the architecture is one termnist builds, and
+    each weight array is present with the shape that architecture needs -- so an absurd
+    stated size is refused without allocating anything.
+    """
     p = user_path(path, "file", CheckpointError, "checkpoint file")  # OSError -> CheckpointError
     name = str(p)
+    require_zip(p, CheckpointError, "a termnist checkpoint")
     try:
         npz = np.load(p, allow_pickle=False)
     except PermissionError:
@@ -166,45 +173,127 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             if "meta" not in files:
                 raise CheckpointError(f"{name}: not a termnist checkpoint (no 'meta' entry)")
             meta = _read_meta(name, npz["meta"])
-            arch = meta["architecture"]
-            try:
-                config = TrainConfig.from_dict(meta.get("config", {}))
-                model = MLP(
-                    sizes=tuple(int(s) for s in arch["sizes"]),
-                    activation=arch["activation"],
-                    loss=arch["loss"],
-                    init=arch.get("init", "auto"),
-                    dtype=arch.get("dtype", "float32"),
-                    rng=np.random.default_rng(0),
-                )
-            except (ConfigError, KeyError, TypeError, ValueError) as exc:
-                raise CheckpointError(f"{name}: invalid architecture or settings: {exc}") from None
+            arch = _check_architecture(name, meta["architecture"])
+            config = _check_config(name, meta.get("config"), arch)
+            metadata = _check_metadata(name, meta.get("metadata"))
+            sizes = arch["sizes"]
+            shapes: dict[str, tuple[int, ...]] = {}
+            for i in range(len(sizes) - 1):
+                shapes[f"dense{i}.W"] = (sizes[i], sizes[i + 1])
+                shapes[f"dense{i}.b"] = (sizes[i + 1],)
+            extra = {f for f in files if f.startswith("param/")} - {f"param/{k}" for k in shapes}
+            if extra:
+                raise CheckpointError(f"{name}: unexpected arrays {sorted(extra)} for a {_arch_str(arch)} network")
             weights = {}
-            for pname, expected in model.params.items():
+            for pname, shape in shapes.items():
                 key = f"param/{pname}"
                 if key not in files:
                     raise CheckpointError(f"{name}: missing array '{pname}' for a {_arch_str(arch)} network")
                 arr = _read_array(name, npz, key)
-                if arr.shape != expected.shape:
+                if arr.shape != shape:
                     raise CheckpointError(
-                        f"{name}: '{pname}' has shape {arr.shape}, but a {_arch_str(arch)} network needs {expected.shape}"
+                        f"{name}: '{pname}' has shape {arr.shape}, but a {_arch_str(arch)} network needs {shape}"
                     )
                 if not np.all(np.isfinite(arr)):
                     raise CheckpointError(f"{name}: '{pname}' contains NaN or infinite values")
                 weights[pname] = arr
-            extra = {f for f in files if f.startswith("param/")} - {f"param/{k}" for k in model.params}
-            if extra:
-                raise CheckpointError(f"{name}: unexpected arrays {sorted(extra)} for a {_arch_str(arch)} network")
-            model.set_weights(weights)
+            model = MLP.from_weights(arch, weights)   # sizes now bounded by the arrays in the file
             opt_state = {f[len("optim/"):]: _read_array(name, npz, f) for f in files if f.startswith("optim/")}
         except CheckpointError:
             raise
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{name}: damaged checkpoint: {exc}") from None
         except TermnistError as exc:
             raise CheckpointError(f"{name}: {exc}") from None
-    return Checkpoint(model=model, config=config, metadata=dict(meta.get("metadata") or {}),
-                      optimizer_state=opt_state or None)
+    return Checkpoint(model=model, config=config, metadata=metadata, optimizer_state=opt_state or None)
+
+
+#: Most units in one layer (inputs included) and most layers a checkpoint may state.
+MAX_UNITS = 1 << 20
+MAX_LAYERS = 18
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_architecture(name: str, arch: Any) -> dict[str, Any]:
+    """The recorded architecture, every field checked (CheckpointError naming the file)."""
+    from engine.activations import ACTIVATIONS
+    from engine.init import INIT_NAMES
+    from engine.losses import LOSSES
+
+    sizes = arch.get("sizes")
+    if (not isinstance(sizes, list) or not 2 <= len(sizes) <= MAX_LAYERS
+            or not all(_is_int(s) and 1 <= s <= MAX_UNITS for s in sizes)):
+        raise CheckpointError(f"{name}: invalid architecture: 'sizes' must be a list of 2 to {MAX_LAYERS} "
+                              f"layer sizes, each 1..{MAX_UNITS}, got {_short(sizes)}")
+    checked = {"sizes": list(sizes)}
+    for key, known, default in (("activation", ACTIVATIONS, None), ("loss", LOSSES, None),
+                                ("init", INIT_NAMES, "auto"), ("dtype", ("float32", "float64"), "float32")):
+        value = arch.get(key, default)
+        if not isinstance(value, str) or value not in known:
+            raise CheckpointError(f"{name}: invalid architecture: '{key}' is {_short(value)}, expected one of "
+                                  f"{', '.join(known)}")
+        checked[key] = value
+    return checked
+
+
+def _check_config(name: str, raw: Any, arch: dict[str, Any]) -> TrainConfig:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{name}: invalid settings: expected a JSON object, got {_short(raw)}")
+    try:
+        config = TrainConfig.from_dict(raw)
+    except ConfigError as exc:
+        raise CheckpointError(f"{name}: invalid settings: {exc}") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"{name}: invalid settings ({exc})") from None
+    if tuple(config.hidden) != tuple(arch["sizes"][1:-1]):
+        raise CheckpointError(f"{name}: the settings' hidden layers {list(config.hidden)} disagree with the "
+                              f"architecture {_arch_str(arch)}")
+    return config
+
+
+#: Metadata fields other code reads, and the types they must have when present.
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "dataset": (str,), "dataset_title": (str,), "dataset_source": (str,), "is_sample": (bool,),
+    "class_names": (list,), "epochs_done": (int,), "global_step": (int,), "history": (list,),
+    "rng_state": (dict,), "val_acc": (int, float, type(None)), "train_acc": (int, float, type(None)),
+    "test_acc": (int, float, type(None)), "test_loss": (int, float, type(None)),
+}
+
+
+def _check_metadata(name: str, raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{name}: invalid metadata: expected a JSON object, got {_short(raw)}")
+    for key, types in _META_TYPES.items():
+        if key not in raw:
+            continue
+        value = raw[key]
+        ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
+        if ok and key in ("epochs_done", "global_step"):
+            ok = value >= 0
+        elif ok and key == "class_names":
+            ok = all(isinstance(c, str) for c in value)
+        elif ok and key == "history":
+            ok = all(isinstance(row, dict) for row in value)
+        elif ok and key == "rng_state":
+            try:
+                np.random.default_rng(0).bit_generator.state = value
+            except (TypeError, ValueError, KeyError, OverflowError):
+                ok = False
+        if not ok:
+            raise CheckpointError(f"{name}: invalid metadata: '{key}' is {_short(value)}")
+    return dict(raw)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _read_array(name: str, npz: Any, key: str) -> np.ndarray:
@@ -229,7 +318,9 @@ def _read_meta(name: str, raw: Any) -> dict[str, Any]:
         raise CheckpointError(f"{name}: 'meta' is not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{name}: not a termnist checkpoint (format marker missing)")
-    if int(meta.get("version", 0)) > FORMAT_VERSION:
+    if not _is_int(meta.get("version", 0)):
+        raise CheckpointError(f"{name}: invalid 'version' {_short(meta.get('version'))}")
+    if meta.get("version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{name}: written by a newer termnist (format {meta.get('version')}); upgrade termnist")
     if not isinstance(meta.get("architecture"), dict):
         raise CheckpointError(f"{name}: no architecture recorded")

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import (DatasetError, DatasetNotFoundError, os_reason, path_error, stat_path,
-                           user_path)
+from engine.errors import (DatasetError, DatasetNotFoundError, os_reason, path_error, require_zip,
+                           stat_path, user_path)
 from engine.idx import is_gzip, read_idx
 
 __all__ = [
@@ -418,6 +418,7 @@ def _as_uint8(a: np.ndarray, where: str, images: bool) -> np.ndarray:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     keys = ("x_train", "y_train", "x_test", "y_test")
+    require_zip(path, DatasetError, "a Keras-style dataset")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in keys if k not in z.files]

@@ -133,3 +133,36 @@ def user_path(path: str | os.PathLike[str], expect: str = "any",
     if expect == "file" and stat.S_ISDIR(st.st_mode):
         raise error(f"{text}: is a directory, not a {what or 'file'}")
     return p
+
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def require_zip(path: str | os.PathLike[str], error: type[TermnistError], what: str) -> None:
+    """Refuse, naming ``path``, a file that is not a zip archive (what an ``.npz`` is),
+    saying what it looks like instead -- before NumPy reads it (whose message would be
+    about pickled data). ``what`` is what the file should be ("a termnist checkpoint")."""
+    st, exc = stat_path(path)
+    if exc is not None:
+        raise path_error(path, exc, error)
+    assert st is not None
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{os.fspath(path)}: not {what}: not an .npz archive (not a regular file)")
+    with os_errors(path, error):
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    if head[:4] in _ZIP_MAGIC:
+        return
+    if not head:
+        looks = "an empty file"
+    elif head[:2] == b"\x1f\x8b":
+        looks = "a gzip file"
+    elif head[:6] == b"\x93NUMPY":
+        looks = "a single NumPy .npy array"
+    elif head.startswith(b"\x80") or head[:1] in (b"(", b"]", b"}"):
+        looks = "apparently a Python pickle, which termnist never loads"
+    elif all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        looks = "a text file"
+    else:
+        looks = f"unknown content starting {head[:4].hex()}"
+    raise error(f"{os.fspath(path)}: not {what}: not an .npz archive ({looks})")
