@@ -446,7 +446,8 @@ def _build(spec: DatasetSpec, arrays: dict[str, np.ndarray], source: str, is_sam
         shape = arrays[f"x_{split}"].shape[1:]
         if spec.image_shape is not None and shape != spec.image_shape:
             raise DatasetError(f"{source}: {spec.title} images are {_dims(spec.image_shape)}, "
-                               f"but the {split} images here are {_dims(shape)}")
+                               f"but the {split} images here are {_dims(shape)}: to train on "
+                               f"IDX files of any image size, use --dataset idx")
     name = "mnist" if spec.name == "mnist-sample" else spec.name
     return Dataset(name=name, title=spec.title, class_names=class_names, source=source,
                    is_sample=is_sample, max_value=spec.max_value, **arrays)

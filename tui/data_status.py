@@ -63,13 +63,14 @@ def credits_for(name: str) -> str:
 
 
 def selectable_datasets() -> tuple[str, ...]:
-    """Dataset names for the form: every registered set, ``digits`` only with scikit-learn."""
+    """Dataset names for the form: every registered set, ``digits`` only with scikit-learn,
+    and last ``idx`` (any IDX set, of any image size, from a directory: Ctrl+D chooses it)."""
     import importlib.util
 
     from engine.datasets import available_datasets
 
     have_sklearn = importlib.util.find_spec("sklearn") is not None
-    return tuple(n for n in available_datasets() if n != "digits" or have_sklearn)
+    return tuple(n for n in available_datasets() if n != "digits" or have_sklearn) + ("idx",)
 
 
 def dataset_state(name: str, data_dir: str | os.PathLike | None = None) -> str:

@@ -115,9 +115,15 @@ class ProgressLine:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    import math
+
     from engine.datasets import DATASETS, verify_dir
     from engine.download import DownloadCancelled, download, target_dir
     from engine.errors import TermnistError
+    from tui.commands import UsageError
+
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise UsageError(f"--timeout: expected a number of seconds above 0, got {args.timeout:g}")
 
     title = DATASETS[args.name].title
     if args.verify is not None:

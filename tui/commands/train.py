@@ -43,7 +43,8 @@ TRAIN_FLAGS: tuple[tuple[str, str, type, str], ...] = (
 def register(sub: Any) -> None:
     p = sub.add_parser("train", help="train headless", description="Train headless; flags override the preset.")
     p.add_argument("--preset", default="default", help="recipe to start from (default: %(default)s)")
-    p.add_argument("--dataset", help="dataset name (mnist, fashion-mnist, kmnist, digits)")
+    p.add_argument("--dataset", help="dataset name: mnist, fashion-mnist, kmnist, digits, mnist-sample, "
+                                     "or idx (any IDX set of any image size, from --data DIR)")
     p.add_argument("--data", metavar="DIR", help="directory holding the dataset files")
     for flag, _field, typ, help_text in TRAIN_FLAGS:
         p.add_argument(flag, type=str, default=None, help=help_text, metavar=typ.__name__.upper())
@@ -62,9 +63,40 @@ def register(sub: Any) -> None:
     e.set_defaults(func=run_eval)
 
 
+#: Fields that no TRAIN_FLAGS entry sets directly, and the flag a user typed for them.
+OTHER_FLAGS = {"preset": "--preset", "dataset": "--dataset", "val_size": "--val-size",
+               "warmup_steps": "--warmup-epochs", "total_steps": "--epochs",
+               "steps_per_epoch": "--batch-size"}
+MAX_THREADS = 1024
+
+
 def flag_for(field: str) -> str:
     """The command-line flag that sets a TrainConfig field ('hidden' -> '--layers')."""
-    return next((flag for flag, fld, _, _ in TRAIN_FLAGS if fld == field), field)
+    return next((flag for flag, fld, _, _ in TRAIN_FLAGS if fld == field), OTHER_FLAGS.get(field, field))
+
+
+def config_usage_error(exc: Any, config: Any = None) -> Exception:
+    """A ConfigError as the user sees it: named by the flag typed, in the flags' words."""
+    from tui.commands import UsageError
+
+    if exc.field == "warmup_steps" and config is not None:
+        return UsageError(f"--warmup-epochs: a warm-up of {config.warmup_epochs:g} epoch(s) leaves no "
+                          f"steps for the cosine schedule: use fewer than --epochs ({config.epochs})")
+    return UsageError(f"{flag_for(exc.field)}: {exc.reason}")
+
+
+def check_dataset_args(name: str, data: str | None) -> None:
+    """Refuse a --dataset that does not exist, and a --data that cannot apply (exit 2)."""
+    from engine.datasets import DATASETS
+    from tui.commands import UsageError
+
+    if name not in DATASETS:
+        raise UsageError(f"--dataset: unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if data is not None and name in ("digits", "mnist-sample"):
+        what = "scikit-learn's 8x8 digits come with scikit-learn" if name == "digits" else \
+            "the bundled sample ships with termnist"
+        raise UsageError(f"--data {data}: does not apply to --dataset {name} ({what}, not from a "
+                         "directory); use --dataset mnist or --dataset idx to read a directory")
 
 
 def build_config(args: argparse.Namespace):
@@ -77,9 +109,9 @@ def build_config(args: argparse.Namespace):
     try:
         config = get_preset(args.preset)
     except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+        raise config_usage_error(exc) from None
     changes: dict[str, Any] = {}
-    if args.dataset:
+    if args.dataset is not None:
         changes["dataset"] = args.dataset
     for flag, field, typ, _ in TRAIN_FLAGS:
         raw = getattr(args, flag[2:].replace("-", "_"))
@@ -99,10 +131,11 @@ def build_config(args: argparse.Namespace):
         except ConfigError as exc:
             raise UsageError(f"{flag}: {exc.reason}") from None
     try:
-        return config.replace(**changes)
+        config = config.replace(**changes)
     except ConfigError as exc:
-        flag = flag_for(exc.field)
-        raise UsageError(f"{flag}: {exc.reason}") from None
+        raise config_usage_error(exc) from None
+    check_dataset_args(config.dataset, args.data)
+    return config
 
 
 def fit_val_size(config: Any, n_train: int, explicit: bool) -> tuple[Any, int | None]:
@@ -123,6 +156,8 @@ def run_train(args: argparse.Namespace) -> int:
     from engine.training import TrainingSession
     from tui.commands import UsageError
 
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise UsageError(f"--threads: {args.threads} is out of range 1..{MAX_THREADS}")
     if args.save is not None:   # a target that cannot be written is found now, not after training
         try:
             save_path(args.save)
@@ -134,8 +169,7 @@ def run_train(args: argparse.Namespace) -> int:
         config, capped = fit_val_size(config, len(dataset.y_train), explicit=args.val_size is not None)
         session = TrainingSession(config, dataset, progress_every=max(1, args.progress_every))
     except ConfigError as exc:   # e.g. a network too large for memory, refused before training
-        flag = flag_for(exc.field)
-        raise UsageError(f"{flag}: {exc.reason}") from None
+        raise config_usage_error(exc, config) from None
     except TermnistError as exc:
         return out.error(str(exc))
     if dataset.is_sample:
@@ -162,7 +196,7 @@ def run_train(args: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
     try:
-        with threadpool_limits(limits=max(1, args.threads), user_api="blas"):
+        with threadpool_limits(limits=args.threads, user_api="blas"):
             finished = None
             for event in session.run():
                 out.event(event)
@@ -222,15 +256,20 @@ def save_model(out: "_Output", ckpt: Any, wanted: str, incomplete: str = "") -> 
 
 def run_eval(args: argparse.Namespace) -> int:
     from engine.checkpoint import load_checkpoint
-    from engine.datasets import load_dataset
+    from engine.datasets import DATASETS, load_dataset
     from engine.errors import TermnistError
     from engine.metrics import confusion_matrix, per_class_accuracy
     from engine.training import evaluate_model
 
+    if args.dataset is not None:
+        check_dataset_args(args.dataset, args.data)
     out = _Output(json_mode=args.json)
     try:
         ckpt = load_checkpoint(args.model)
         name = args.dataset or ckpt.metadata.get("dataset") or ckpt.config.dataset
+        if not isinstance(name, str) or name not in DATASETS:
+            raise TermnistError(f"{args.model}: trained on an unknown dataset {name!r}: give --dataset")
+        check_dataset_args(name, args.data)
         dataset = load_dataset(name, data_dir=args.data)
         if dataset.n_features != ckpt.model.sizes[0] or dataset.n_classes != ckpt.model.sizes[-1]:
             raise TermnistError(

@@ -1,0 +1,72 @@
+"""Usage errors of the `termnist` command: exit 2, one line, named by the flag as typed.
+
+Also: an argument that cannot apply (--data with --dataset digits) is refused, never
+silently ignored; `idx` is offered wherever datasets are listed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tui.cli import build_parser, main
+
+TRAIN = ("train", "--dataset", "mnist-sample", "--layers", "8", "--epochs", "1")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("TERMNIST_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("TERMNIST_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("TERMNIST_DATA", raising=False)
+
+
+def usage_error(capsys, *argv: str) -> str:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert code == 2, (code, out, err)
+    assert out == "" and "Traceback" not in err
+    line, = err.strip().splitlines()
+    assert line.startswith("termnist: error: ")
+    return line.removeprefix("termnist: error: ")
+
+
+@pytest.mark.parametrize(("argv", "start"), [
+    (("--preset", "foo"), "--preset: unknown preset 'foo'"),
+    (("--dataset", "foo"), "--dataset: unknown dataset 'foo'"),
+    (("--batch-size", "0"), "--batch-size: "),
+    (("--warmup-epochs", "5"), "--warmup-epochs: a warm-up of 5 epoch(s)"),
+    (("--threads", "100000000000000000000"), "--threads: 100000000000000000000 is out of range"),
+    (("--threads", "0"), "--threads: 0 is out of range"),
+    (("--save", ""), "--save: empty path"),
+])
+def test_train_usage_errors_name_the_flag_as_typed(capsys, argv, start):
+    message = usage_error(capsys, *TRAIN, *argv)
+    assert message.startswith(start), message
+    assert "_" not in message.split(":")[0]          # never an internal field name
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist-sample"])
+def test_data_that_cannot_apply_is_refused(capsys, tmp_path, name):
+    message = usage_error(capsys, "train", "--dataset", name, "--data", str(tmp_path), "--epochs", "1")
+    assert message.startswith(f"--data {tmp_path}: does not apply to --dataset {name}")
+    message = usage_error(capsys, "--dataset", name, "--data", str(tmp_path))        # the app too
+    assert "does not apply" in message
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_download_timeout_must_be_positive(capsys, tmp_path, value):
+    message = usage_error(capsys, "download", "--to", str(tmp_path / "d"), f"--timeout={value}")
+    assert message.startswith("--timeout: ")
+    assert not (tmp_path / "d").exists()
+
+
+def test_idx_is_offered_everywhere(capsys):
+    parser = build_parser()
+    assert "idx" in parser.format_help()
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "idx (any IDX set" in capsys.readouterr().out
+    from tui.data_status import selectable_datasets
+
+    assert "idx" in selectable_datasets()
