@@ -42,7 +42,7 @@ from engine.idx import is_gzip, read_idx
 __all__ = [
     "Dataset", "DatasetSpec", "FileCheck", "SearchResult", "VerifyResult", "DATASETS",
     "IDX_FILES", "SAMPLE_DIR", "available_datasets", "cache_root", "find_idx_files",
-    "load_dataset", "locate_dataset", "split_train_val", "to_features", "verify_dir",
+    "identify_dir", "load_dataset", "locate_dataset", "split_train_val", "to_features", "verify_dir",
     "verify_file",
 ]
 
@@ -118,11 +118,19 @@ DATASETS: dict[str, DatasetSpec] = {
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
          "Bag", "Ankle boot"),
         (28, 28),
-        files=(  # only the MD5 of the published .gz files is known
-            FileCheck("train-images-idx3-ubyte", md5_gz="8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-            FileCheck("train-labels-idx1-ubyte", md5_gz="25c81989df183df01b3e8a0aad5dffbe"),
-            FileCheck("t10k-images-idx3-ubyte", md5_gz="bef4ecab320f06d8554ea6380940ec79"),
-            FileCheck("t10k-labels-idx1-ubyte", md5_gz="bb300cfdad3c16e7a12a480ee83fd310"),
+        files=(  # SHA-256 of the content (as Debian's dataset-fashion-mnist ships it), MD5 of the published .gz
+            FileCheck("train-images-idx3-ubyte",
+                      "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                      "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            FileCheck("train-labels-idx1-ubyte",
+                      "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                      "25c81989df183df01b3e8a0aad5dffbe"),
+            FileCheck("t10k-images-idx3-ubyte",
+                      "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                      "bef4ecab320f06d8554ea6380940ec79"),
+            FileCheck("t10k-labels-idx1-ubyte",
+                      "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+                      "bb300cfdad3c16e7a12a480ee83fd310"),
         ),
         description="Zalando clothing images, 60,000 train / 10,000 test"),
     "kmnist": DatasetSpec(
@@ -287,6 +295,9 @@ def _probe(d: Path, name: str, place: str | None = None) -> SearchResult:
     except DatasetError as e:
         return SearchResult(place, False, str(e))
     if len(files) == len(IDX_FILES):
+        other = _holds_another_set(d, name)
+        if other:
+            return SearchResult(place, False, other)
         gz = sum(p.suffix == ".gz" for p in files.values())
         kind = "gzip" if gz == len(files) else "raw" if gz == 0 else "raw and gzip"
         return SearchResult(place, True, f"4 IDX files ({kind})", d, "idx")
@@ -342,6 +353,18 @@ def locate_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = Non
     if name == "mnist":
         results.append(_probe_sample())
     return results
+
+
+def _holds_another_set(d: Path, name: str) -> str:
+    """"" unless ``d`` holds a known set other than ``name`` (e.g. MNIST asked for as
+    Fashion-MNIST); then says which. Sets without checksums ("idx") take any files."""
+    if not DATASETS[name].files:
+        return ""
+    other = identify_dir(d)
+    if other is None or other == name:
+        return ""
+    return (f"holds {DATASETS[other].title}, not {DATASETS[name].title} (checksums of its label "
+            f"files): use --dataset {other}")
 
 
 def _is_dir(p: Path) -> bool:
@@ -560,8 +583,9 @@ def file_md5(path: str | os.PathLike) -> str:
 def verify_file(path: str | os.PathLike, check: FileCheck) -> VerifyResult:
     """Check one file against ``check``; never claims more than it checked.
 
-    With a content SHA-256 it decompresses and hashes the content (the .gz wrapper may differ
-    from the published one). Otherwise, with a published .gz MD5, it hashes the file as is.
+    Either known checksum verifies it: the published MD5 of the ``.gz`` (when the file is
+    that exact ``.gz``), or the SHA-256 of the decompressed content (whatever the gzip
+    wrapper: a re-gzipped copy, as Debian's packages ship, or a raw file).
     """
     p = Path(path)
     st, exc = stat_path(p)
@@ -569,26 +593,43 @@ def verify_file(path: str | os.PathLike, check: FileCheck) -> VerifyResult:
         why = "no such file" if exc is None or exc.errno == errno.ENOENT else os_reason(exc)
         return VerifyResult(p.name, "missing", why)
     try:
+        with open(p, "rb") as f:
+            is_gz = is_gzip(f)
+        gz_md5 = file_md5(p) if check.md5_gz and is_gz else None
+        if gz_md5 is not None and gz_md5 == check.md5_gz:
+            return VerifyResult(p.name, "ok", "MD5 of the .gz matches the published one")
         if check.sha256:
             got = content_sha256(p)
             if got == check.sha256:
                 return VerifyResult(p.name, "ok", "SHA-256 of the content matches")
             return VerifyResult(p.name, "mismatch", f"SHA-256 of the content is {got[:16]}..., "
                                                     f"expected {check.sha256[:16]}...")
+        if gz_md5 is not None:
+            return VerifyResult(p.name, "mismatch", f"MD5 of the .gz is {gz_md5}, the published "
+                                                    f"one is {check.md5_gz} (and no checksum of "
+                                                    f"the content is known)")
         if check.md5_gz:
-            with open(p, "rb") as f:
-                is_gz = is_gzip(f)
-            if not is_gz:
-                return VerifyResult(p.name, "unverified", "only the MD5 of the published .gz "
-                                                          "is known, and this file is not gzip")
-            got = file_md5(p)
-            if got == check.md5_gz:
-                return VerifyResult(p.name, "ok", "MD5 of the .gz matches the published one")
-            return VerifyResult(p.name, "mismatch", f"MD5 of the .gz is {got}, the published "
-                                                    f"one is {check.md5_gz}")
+            return VerifyResult(p.name, "unverified", "only the MD5 of the published .gz "
+                                                      "is known, and this file is not gzip")
     except (OSError, EOFError, zlib.error) as e:
         return VerifyResult(p.name, "mismatch", f"unreadable: {e}")
     return VerifyResult(p.name, "unverified", "no checksum known for this file")
+
+
+#: Label files identify a set cheaply (70 KB to hash, not 47 MB): no two known sets share them.
+_LABEL_FILES = ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def identify_dir(directory: str | os.PathLike) -> str | None:
+    """Which registered dataset the IDX files in ``directory`` are, by the checksums of their
+    two label files (either known checksum counts), or None when they match no known set."""
+    files = find_idx_files(directory)
+    for name, spec in DATASETS.items():
+        checks = {c.name: c for c in spec.files}
+        if all(n in checks and n in files and verify_file(files[n], checks[n]).ok
+               for n in _LABEL_FILES):
+            return name
+    return None
 
 
 def sample_checks(directory: str | os.PathLike = SAMPLE_DIR) -> tuple[FileCheck, ...]:
