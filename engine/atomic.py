@@ -28,7 +28,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: 
     target = write_target(path)
     directory = target.parent
     perms = _mode_for(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=directory)
     try:
         os.fchmod(fd, perms)
         with os.fdopen(fd, mode, **open_kwargs) as fh:
@@ -43,6 +43,12 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: 
             pass
         raise
     fsync_dir(directory)
+
+
+def temp_prefix(target: Path) -> str:
+    """A temporary file's name prefix beside ``target``: short enough that a target name of
+    the file system's full length (255 bytes) still leaves room for the random part."""
+    return f".{target.name[:64]}."
 
 
 def write_target(path: str | os.PathLike[str]) -> Path:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.atomic import atomic_write, write_target
+from engine.atomic import atomic_write, temp_prefix, write_target
 from engine.errors import (CheckpointError, ConfigError, TermnistError, os_errors, path_error, require_zip,
                            stat_path, user_path)
 from engine.mlp import MLP
@@ -84,7 +84,7 @@ def save_path(path: str | os.PathLike[str]) -> Path:
     if not stat.S_ISDIR(st.st_mode):
         raise CheckpointError(f"{target}: cannot save: {directory} is not a directory")
     with os_errors(directory, CheckpointError, "cannot save there"):  # can a file be made there?
-        fd, probe = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".probe", dir=directory)
+        fd, probe = tempfile.mkstemp(prefix=temp_prefix(real), suffix=".probe", dir=directory)
         os.close(fd)
         os.unlink(probe)
     return target

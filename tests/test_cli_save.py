@@ -153,7 +153,8 @@ def test_a_save_writes_through_a_symlink(capsys, data, tmp_path):
 
 
 @pytest.mark.parametrize(("given", "written"), [("model", "model.npz"), ("model.", "model.npz"),
-                                                 ("model.npz", "model.npz"), ("m.v2.npz", "m.v2.npz")])
+                                                 ("model.npz", "model.npz"), ("m.v2.npz", "m.v2.npz"),
+                                                 ("n" * 251 + ".npz", "n" * 251 + ".npz")])   # 255: the limit
 def test_the_name_written(capsys, data, tmp_path, given, written):
     assert run(capsys, *TRAIN, "--data", str(data), "--save", str(tmp_path / given))[0] == 0
     assert (tmp_path / written).is_file()
