@@ -70,3 +70,23 @@ def test_idx_is_offered_everywhere(capsys):
     from tui.data_status import selectable_datasets
 
     assert "idx" in selectable_datasets()
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (("download", "--verify", "A", "--to", "B"), "--to B: does not apply to --verify A"),
+    (("download", "--verify", "--mirror", "http://x/"), "--mirror: does not apply to --verify"),
+])
+def test_download_flags_that_cannot_apply_are_refused(capsys, argv, needle):
+    assert usage_error(capsys, *argv).startswith(needle)
+
+
+@pytest.mark.parametrize(("flags", "note"), [
+    (("--optimizer", "adam", "--momentum", "0.5"), "--momentum has no effect with --optimizer adam"),
+    (("--schedule", "cosine", "--gamma", "0.5"), "--gamma has no effect with --schedule cosine"),
+    (("--init", "he", "--init-std", "0.1"), "--init-std has no effect with --init he"),
+    (("--max-shift", "1"), "--max-shift has no effect with --augment none"),
+])
+def test_train_flags_without_effect_are_said_to_be_ignored(capsys, flags, note):
+    assert main([*TRAIN, *flags]) == 0
+    err = capsys.readouterr().err
+    assert f"termnist: {note}" in err and "ignored" in err

@@ -126,6 +126,11 @@ def run_download(args: argparse.Namespace) -> int:
         raise UsageError(f"--timeout: expected a number of seconds above 0, got {args.timeout:g}")
 
     title = DATASETS[args.name].title
+    if args.verify and args.to is not None:
+        raise UsageError(f"--to {args.to}: does not apply to --verify {args.verify} (verify one directory: "
+                         "--verify DIR, or --to DIR --verify)")
+    if args.verify is not None and args.mirror:
+        raise UsageError("--mirror: does not apply to --verify, which downloads nothing")
     if args.verify is not None:
         try:
             where = args.verify or target_dir(args.name, args.to)

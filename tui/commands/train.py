@@ -138,6 +138,26 @@ def build_config(args: argparse.Namespace):
     return config
 
 
+#: Flags that only act with a setting: (flag, attribute of args, config field, values it acts with).
+DEPENDENT_FLAGS = (
+    ("--momentum", "momentum", "optimizer", ("momentum", "nesterov")),
+    ("--step-epochs", "step_epochs", "schedule", ("step",)),
+    ("--gamma", "gamma", "schedule", ("step",)),
+    ("--init-std", "init_std", "init", ("normal",)),
+    ("--max-shift", "max_shift", "augment", ("shift",)),
+)
+
+
+def ignored_flags(args: argparse.Namespace, config: Any) -> list[str]:
+    """Warnings for flags given that the settings make meaningless (--momentum with adam)."""
+    notes = []
+    for flag, attr, field, values in DEPENDENT_FLAGS:
+        if getattr(args, attr, None) is not None and getattr(config, field) not in values:
+            notes.append(f"{flag} has no effect with {flag_for(field)} {getattr(config, field)} (it applies to "
+                         f"{' or '.join(values)}): ignored")
+    return notes
+
+
 def fit_val_size(config: Any, n_train: int, explicit: bool) -> tuple[Any, int | None]:
     """A preset's validation size that does not fit the training set (the default 10,000 on
     the 10,000-image bundled sample) becomes 1/5 of it. Returns (config, the old size when it
@@ -164,6 +184,8 @@ def run_train(args: argparse.Namespace) -> int:
         except TermnistError as exc:
             raise UsageError(f"--save: {exc}") from None
     out = _Output(json_mode=args.json)
+    for note in ignored_flags(args, config):
+        out.note(note)
     try:
         dataset = load_dataset(config.dataset, data_dir=args.data)
         config, capped = fit_val_size(config, len(dataset.y_train), explicit=args.val_size is not None)
