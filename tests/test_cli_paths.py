@@ -135,3 +135,10 @@ def test_a_real_process_too(places):
                        env={**os.environ, "PYTHONPATH": str(REPO)})
     assert_refused(r.returncode, r.stdout, r.stderr, places["too-long"])
     assert "too long" in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["too-long", "file-as-dir"])
+def test_resume_with_a_state_directory_the_os_refuses(capsys, places, monkeypatch, kind):
+    monkeypatch.setenv("TERMNIST_STATE_DIR", str(places[kind]))
+    code, out, err = run(capsys, "--resume")
+    assert_refused(code, out, err, places[kind])

@@ -81,9 +81,16 @@ def run_app(args: argparse.Namespace) -> int:
 
         os.environ["TERMNIST_LOW_BANDWIDTH"] = "1"
     if args.resume:
+        from engine.errors import TermnistError, os_errors
         from engine.recovery import resumable, state_dir
 
-        if resumable() is None:
+        try:
+            with os_errors(state_dir(), TermnistError, "cannot read the saved run"):
+                saved = resumable()
+        except TermnistError as exc:
+            print(f"termnist: error: {exc}", file=sys.stderr)
+            return 1
+        if saved is None:
             print(f"termnist: nothing to resume: no interrupted run is saved in {state_dir()}"
                   " (a run is kept there when the connection drops or you quit while training)",
                   file=sys.stderr)
