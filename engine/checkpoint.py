@@ -199,6 +199,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
                 weights[pname] = arr
             model = MLP.from_weights(arch, weights)   # sizes now bounded by the arrays in the file
             opt_state = {f[len("optim/"):]: _read_array(name, npz, f) for f in files if f.startswith("optim/")}
+            if opt_state:   # what resuming will load: checked now, so its errors name the file
+                from engine.optim import make_optimizer
+
+                make_optimizer(config.optimizer, model.params, lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay).load_state_dict(opt_state)
         except CheckpointError:
             raise
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, TypeError) as exc:

@@ -128,3 +128,16 @@ def test_a_file_that_is_not_a_zip_says_so(tmp_path, case, looks):
     message = str(info.value)
     assert message.startswith(f"{path}: not a termnist checkpoint: not an .npz archive") and looks in message
     assert "allow_pickle" not in message
+
+
+def test_optimizer_state_that_does_not_fit_is_refused_naming_the_file(tmp_path):
+    model = MLP(sizes=(16, 8, 10), rng=np.random.default_rng(0))
+    config = TrainConfig(hidden=(8,), optimizer="momentum")
+    state = {"step": np.array(3), "velocity/dense0.W": np.zeros((16, 8), np.float32),
+             "velocity/dense0.b": np.zeros(8, np.float32), "velocity/dense1.W": np.zeros((8, 10), np.float32),
+             "velocity/dense1.b": np.zeros(10, np.float32)}
+    good = save_checkpoint(tmp_path / "good.npz", Checkpoint(model, config, {}, state))
+    assert load_checkpoint(good).optimizer_state is not None
+    bad = save_checkpoint(tmp_path / "bad.npz", Checkpoint(model, config, {}, {**state, "velocity/dense0.W": np.zeros(3)}))
+    with pytest.raises(CheckpointError, match=rf"^{bad}: optimizer_state: .*velocity/dense0.W"):
+        load_checkpoint(bad)
