@@ -41,7 +41,7 @@ from engine.idx import is_gzip, read_idx
 
 __all__ = [
     "Dataset", "DatasetSpec", "FileCheck", "SearchResult", "VerifyResult", "DATASETS",
-    "IDX_FILES", "SAMPLE_DIR", "available_datasets", "cache_root", "find_idx_files",
+    "IDX_FILES", "SAMPLE_DIR", "available_datasets", "cache_root", "check_data_path", "find_idx_files",
     "identify_dir", "load_dataset", "locate_dataset", "split_train_val", "to_features", "verify_dir",
     "verify_file",
 ]
@@ -308,6 +308,15 @@ def _probe(d: Path, name: str, place: str | None = None) -> SearchResult:
         missing = ", ".join(f"{n}[.gz]" for n in IDX_FILES if n not in files)
         return SearchResult(place, False, f"incomplete: missing {missing}")
     return SearchResult(place, False, "no IDX files or .npz here")
+
+
+def check_data_path(data_dir: str | os.PathLike) -> Path:
+    """A ``--data`` argument, checked: an existing directory or ``.npz`` file, else a
+    DatasetError naming it and why (the OS's reason, or what it is instead)."""
+    d = user_path(data_dir, "exists", what="data directory")
+    if not (_is_dir(d) or (d.suffix == ".npz" and stat.S_ISREG(os.stat(d).st_mode))):
+        raise DatasetError(f"{os.fspath(data_dir)}: not a directory or .npz file")
+    return d
 
 
 def locate_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None

@@ -75,15 +75,15 @@ def assert_refused(code: int, out: str, err: str, path: Path) -> None:
 DIR_KINDS = ("too-long", "file-as-dir", "missing")
 FILE_KINDS = ("too-long", "file-as-dir", "missing", "a-dir")
 COMMANDS = [
-    ((*TRAIN, "--data", "PATH"), DIR_KINDS),
+    ((*TRAIN, "--data", "PATH"), (*DIR_KINDS, "a-file")),
     ((*TRAIN, "--data", "GOOD", "--save", "PATH/m.npz"), ("too-long", "file-as-dir", "missing")),
     ((*TRAIN, "--data", "GOOD", "--save", "PATH"), ("too-long", "a-dir")),
     (("eval", "PATH"), FILE_KINDS),
-    (("eval", "MODEL", "--data", "PATH"), DIR_KINDS),
-    (("datasets", "--data", "PATH"), DIR_KINDS),
+    (("eval", "MODEL", "--data", "PATH"), (*DIR_KINDS, "a-file")),
+    (("datasets", "--data", "PATH"), (*DIR_KINDS, "a-file")),
     (("download", "--verify", "PATH"), (*DIR_KINDS, "a-file")),
     (("download", "--to", "PATH"), ("too-long", "file-as-dir")),   # a missing one is created
-    (("--data", "PATH"), DIR_KINDS),                                 # the app, before its TTY check
+    (("--data", "PATH"), (*DIR_KINDS, "a-file")),                    # the app, before its TTY check
     (("--load", "PATH"), FILE_KINDS),
 ]
 CASES = [(argv, kind) for argv, kinds in COMMANDS for kind in kinds]

@@ -124,7 +124,7 @@ def run_app(args: argparse.Namespace) -> int:
 def check_app_args(args: argparse.Namespace) -> tuple[str, int] | None:
     """The app's --dataset, --data and --load, checked before it starts (and before the
     terminal check): (message, exit status) for the first that cannot work, else None."""
-    from engine.datasets import DATASETS
+    from engine.datasets import DATASETS, check_data_path
     from engine.errors import CheckpointError, TermnistError, user_path
 
     if args.dataset is not None and args.dataset not in DATASETS:
@@ -133,7 +133,7 @@ def check_app_args(args: argparse.Namespace) -> tuple[str, int] | None:
         return f"--data {args.data}: does not apply to --dataset {args.dataset}", 2
     try:
         if args.data is not None:
-            user_path(args.data, "exists", what="data directory")
+            check_data_path(args.data)
         if args.load is not None:
             user_path(args.load, "file", CheckpointError, "model file")
     except TermnistError as exc:

@@ -219,12 +219,12 @@ def _row(name: str, data_dir: str | None) -> tuple[list[str], list[str]]:
 
 
 def run_datasets(args: argparse.Namespace) -> int:
-    from engine.datasets import available_datasets
-    from engine.errors import TermnistError, user_path
+    from engine.datasets import available_datasets, check_data_path
+    from engine.errors import TermnistError
 
     if args.data is not None:
         try:
-            user_path(args.data, "exists", what="data directory")
+            check_data_path(args.data)
         except TermnistError as e:
             return _error(str(e))
     names = list(available_datasets()) + (["idx"] if args.data else [])
