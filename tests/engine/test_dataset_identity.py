@@ -85,6 +85,9 @@ def test_a_re_gzipped_copy_verifies_by_its_content(fashion, tmp_path, capsys):
     assert all("SHA-256 of the content" in r.detail for r in results)
     assert main(["download", "fashion-mnist", "--verify", str(d)]) == 0
     assert "all 4 files" in capsys.readouterr().out
+    assert main(["datasets", "--data", str(d.parent)]) == 0          # as /usr/share/datasets/
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("fashion-mnist"))
+    assert row.split()[1] == "found" and row.split()[6] == "yes", row      # (size is "87.0 kB")
 
 
 def test_the_published_gz_verifies_by_its_md5_and_raw_files_by_content(fashion, tmp_path):
