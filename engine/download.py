@@ -80,7 +80,10 @@ def mirror_list(name: str, extra: Iterable[str] = ()) -> list[str]:
         if not m:
             continue
         if "://" not in m:
-            m = Path(m).expanduser().resolve().as_uri()
+            try:
+                m = Path(m).expanduser().resolve().as_uri()
+            except (OSError, RuntimeError):   # a symlink loop, a name too long: it fails as a mirror
+                m = Path(os.path.abspath(Path(m).expanduser())).as_uri()
         m = m.rstrip("/") + "/"
         if m not in out:
             out.append(m)
@@ -145,7 +148,8 @@ def _fetch_file(check: FileCheck, target: Path, mirrors: list[str], progress: Pr
             raise DownloadError(f"{part}: {e.strerror or e}") from None
         if r.status == "unverified":
             log(f"{final.name}: not verified: {r.detail}")
-        os.replace(part, final)
+        with os_errors(final, DownloadError, "cannot put the downloaded file in place"):
+            os.replace(part, final)
         log(f"{final.name}: downloaded from {base} ({r.detail})")
         return
     if not mirrors:
