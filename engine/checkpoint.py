@@ -29,8 +29,16 @@ from typing import Any
 import numpy as np
 
 from engine.atomic import atomic_write, temp_prefix, write_target
-from engine.errors import (CheckpointError, ConfigError, TermnistError, os_errors, path_error, require_zip,
-                           stat_path, user_path)
+from engine.errors import (
+    CheckpointError,
+    ConfigError,
+    TermnistError,
+    os_errors,
+    path_error,
+    require_zip,
+    stat_path,
+    user_path,
+)
 from engine.mlp import MLP
 from engine.training import TrainConfig
 
@@ -116,9 +124,8 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
         arrays[f"param/{name}"] = np.ascontiguousarray(value)
     for key, value in (ckpt.optimizer_state or {}).items():
         arrays[f"optim/{key}"] = np.asarray(value)
-    with os_errors(target, CheckpointError, "cannot save"):
-        with atomic_write(target, "wb") as fh:
-            np.savez(fh, **arrays)
+    with os_errors(target, CheckpointError, "cannot save"), atomic_write(target, "wb") as fh:
+        np.savez(fh, **arrays)
     return target
 
 
@@ -136,7 +143,7 @@ def keep_checkpoint(ckpt: Checkpoint, wanted: str | os.PathLike[str],
     path, or None when every place failed too; the reasons of the places that failed)."""
     stem = Path(os.fspath(wanted) or "model").name.rsplit(".npz", 1)[0][:100] or "model"
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    reasons = []
+    reasons: list[str] = []
     for place in places:
         try:
             d = Path(place)
@@ -233,7 +240,7 @@ def _check_architecture(name: str, arch: Any) -> dict[str, Any]:
             or not all(_is_int(s) and 1 <= s <= MAX_UNITS for s in sizes)):
         raise CheckpointError(f"{name}: invalid architecture: 'sizes' must be a list of 2 to {MAX_LAYERS} "
                               f"layer sizes, each 1..{MAX_UNITS}, got {_short(sizes)}")
-    checked = {"sizes": list(sizes)}
+    checked: dict[str, Any] = {"sizes": list(sizes)}
     for key, known, default in (("activation", ACTIVATIONS, None), ("loss", LOSSES, None),
                                 ("init", INIT_NAMES, "auto"), ("dtype", ("float32", "float64"), "float32")):
         value = arch.get(key, default)

@@ -35,8 +35,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import (DatasetError, DatasetNotFoundError, os_reason, path_error, require_zip,
-                           stat_path, user_path)
+from engine.errors import (
+    DatasetError,
+    DatasetNotFoundError,
+    os_reason,
+    path_error,
+    require_zip,
+    stat_path,
+    user_path,
+)
 from engine.idx import is_gzip, read_idx
 
 __all__ = [

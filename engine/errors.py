@@ -148,9 +148,8 @@ def require_zip(path: str | os.PathLike[str], error: type[TermnistError], what: 
     assert st is not None
     if not stat.S_ISREG(st.st_mode):
         raise error(f"{os.fspath(path)}: not {what}: not an .npz archive (not a regular file)")
-    with os_errors(path, error):
-        with open(path, "rb") as fh:
-            head = fh.read(8)
+    with os_errors(path, error), open(path, "rb") as fh:
+        head = fh.read(8)
     if head[:4] in _ZIP_MAGIC:
         return
     if not head:

@@ -79,7 +79,7 @@ def test_an_interrupted_run_never_replaces_the_saved_model(capsys, data, good, m
 
     monkeypatch.setattr(TrainingSession, "run", run_then_ctrl_c)
     before = good.read_bytes()
-    code, out, err = run(capsys, *TRAIN, "--epochs", "3", "--data", str(data), "--save", str(good))
+    code, _, err = run(capsys, *TRAIN, "--epochs", "3", "--data", str(data), "--save", str(good))
     assert code == 130
     assert good.read_bytes() == before
     beside = good.with_name("good.interrupted.npz")
@@ -116,7 +116,7 @@ def test_a_final_write_that_fails_keeps_the_weights_and_says_where(capsys, data,
         return real_replace(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", disk_full_for_the_target)
-    code, out, err = run(capsys, *TRAIN, "--data", str(data), "--save", str(tmp_path / "m.npz"))
+    code, _, err = run(capsys, *TRAIN, "--data", str(data), "--save", str(tmp_path / "m.npz"))
     assert code == 1
     assert not (tmp_path / "m.npz").exists()
     line, = err.strip().splitlines()

@@ -89,7 +89,7 @@ def test_bad_metadata_is_refused_naming_the_file_before_building(saved, tmp_path
     assert message.startswith(f"{bad}: ") and needle in message, message
     monkeypatch.undo()
     assert main(["eval", str(bad), "--dataset", "mnist-sample"]) == 1
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and str(bad) in err
 
 

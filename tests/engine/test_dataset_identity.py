@@ -14,8 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.datasets import (DATASETS, IDX_FILES, FileCheck, identify_dir, load_dataset, locate_dataset,
-                             verify_dir)
+from engine.datasets import (
+    DATASETS,
+    IDX_FILES,
+    FileCheck,
+    identify_dir,
+    load_dataset,
+    locate_dataset,
+    verify_dir,
+)
 from engine.errors import DatasetNotFoundError
 from engine.idx import write_idx
 from tests.factories import make_dataset
@@ -78,8 +85,7 @@ def test_the_registry_knows_the_content_digest_of_mnist_and_fashion_mnist():
 
 
 def test_a_re_gzipped_copy_verifies_by_its_content(fashion, tmp_path, capsys):
-    raw, published, repacked = fashion
-    d = write_dir(tmp_path / "debian" / "fashion-mnist", repacked)
+    d = write_dir(tmp_path / "debian" / "fashion-mnist", fashion[2])
     results = verify_dir("fashion-mnist", d)
     assert [r.status for r in results] == ["ok"] * 4
     assert all("SHA-256 of the content" in r.detail for r in results)

@@ -173,6 +173,7 @@ def run_train(args: argparse.Namespace) -> int:
     from engine.checkpoint import save_path
     from engine.datasets import load_dataset
     from engine.errors import ConfigError, TermnistError
+    from engine.events import Finished
     from engine.training import TrainingSession
     from tui.commands import UsageError
 
@@ -219,10 +220,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     try:
         with threadpool_limits(limits=args.threads, user_api="blas"):
-            finished = None
+            finished: Finished | None = None
             for event in session.run():
                 out.event(event)
-                if type(event).__name__ == "Finished":
+                if isinstance(event, Finished):
                     finished = event
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -242,7 +243,7 @@ def run_train(args: argparse.Namespace) -> int:
     return status
 
 
-def save_model(out: "_Output", ckpt: Any, wanted: str, incomplete: str = "") -> bool:
+def save_model(out: _Output, ckpt: Any, wanted: str, incomplete: str = "") -> bool:
     """Save the run's model for ``--save wanted``; True when it went where asked.
 
     A run that did not complete (``incomplete``: "interrupted", "diverged", "stopped") never
