@@ -142,3 +142,9 @@ def test_resume_with_a_state_directory_the_os_refuses(capsys, places, monkeypatc
     monkeypatch.setenv("TERMNIST_STATE_DIR", str(places[kind]))
     code, out, err = run(capsys, "--resume")
     assert_refused(code, out, err, places[kind])
+
+
+def test_verify_with_nothing_downloaded_says_how_to_download(capsys, tmp_path):
+    code, out, err = run(capsys, "download", "kmnist", "--verify")
+    assert_refused(code, out, err, tmp_path / "cache" / "termnist" / "kmnist")
+    assert "no such directory (nothing downloaded there yet: `termnist download kmnist`)" in err

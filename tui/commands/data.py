@@ -136,7 +136,8 @@ def run_download(args: argparse.Namespace) -> int:
             where = args.verify or target_dir(args.name, args.to)
             results = verify_dir(args.name, where)
         except TermnistError as e:
-            return _error(str(e))
+            hint = "" if args.verify else f" (nothing downloaded there yet: `termnist download {args.name}`)"
+            return _error(f"{e}{hint}")
         for r in results:
             print(f"{r.status:<10} {r.file}: {r.detail}")
         bad = [r for r in results if not r.ok]
