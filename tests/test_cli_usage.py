@@ -54,6 +54,10 @@ def test_data_that_cannot_apply_is_refused(capsys, tmp_path, name):
     assert "does not apply" in message
 
 
+def test_idx_without_a_directory_is_a_usage_error(capsys):
+    assert usage_error(capsys, "train", "--dataset", "idx").startswith("--dataset idx: needs --data DIR")
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
 def test_download_timeout_must_be_positive(capsys, tmp_path, value):
     message = usage_error(capsys, "download", "--to", str(tmp_path / "d"), f"--timeout={value}")

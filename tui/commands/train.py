@@ -92,6 +92,8 @@ def check_dataset_args(name: str, data: str | None) -> None:
 
     if name not in DATASETS:
         raise UsageError(f"--dataset: unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if data is None and name == "idx":
+        raise UsageError("--dataset idx: needs --data DIR (a directory of the four IDX files, any image size)")
     if data is not None and name in ("digits", "mnist-sample"):
         what = "scikit-learn's 8x8 digits come with scikit-learn" if name == "digits" else \
             "the bundled sample ships with termnist"
