@@ -129,6 +129,16 @@ def test_the_app_panel_check_names_the_path_and_reason(tmp_path, places):
         assert str(places[kind]) in report.headline and reason in report.headline
 
 
+def test_the_app_panel_check_survives_odd_input(tmp_path, monkeypatch):
+    from tui.data_status import check_directory
+
+    path, why = check_directory("mnist", str(tmp_path / "a\0b"))
+    assert path is None and "null byte" in why
+    monkeypatch.setattr(os, "getcwd", lambda: (_ for _ in ()).throw(FileNotFoundError(2, "gone")))
+    path, why = check_directory("mnist", "relative/dir")
+    assert path is None and "current directory no longer exists" in why
+
+
 def test_a_real_process_too(places):
     r = subprocess.run([sys.executable, "-m", "tui.cli", "eval", str(places["too-long"])], capture_output=True,
                        text=True, cwd=REPO, stdin=subprocess.DEVNULL, timeout=120, check=False,

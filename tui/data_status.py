@@ -170,7 +170,10 @@ def check_directory(name: str, text: str, cwd: str | os.PathLike | None = None
         return None, "type a directory (Enter uses it, Escape closes)"
     path = Path(os.path.expandvars(text)).expanduser()
     if not path.is_absolute():
-        path = Path(cwd or os.getcwd()) / path
+        try:
+            path = Path(cwd or os.getcwd()) / path
+        except OSError:   # the current directory was removed
+            return None, f"{text}: the current directory no longer exists: type an absolute path"
     path = Path(os.path.normpath(path))
     if name == "digits":
         return None, "the scikit-learn digits come with scikit-learn, not from a directory"
