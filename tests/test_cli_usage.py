@@ -54,6 +54,11 @@ def test_data_that_cannot_apply_is_refused(capsys, tmp_path, name):
     assert "does not apply" in message
 
 
+def test_a_dataset_the_user_did_not_type_is_named_by_where_it_came_from(capsys, tmp_path):
+    message = usage_error(capsys, "train", "--preset", "digits", "--data", str(tmp_path))
+    assert message.startswith(f"--data {tmp_path}: does not apply to dataset digits (from --preset digits)")
+
+
 def test_idx_without_a_directory_is_a_usage_error(capsys):
     assert usage_error(capsys, "train", "--dataset", "idx").startswith("--dataset idx: needs --data DIR")
 

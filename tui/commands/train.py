@@ -85,19 +85,24 @@ def config_usage_error(exc: Any, config: Any = None) -> Exception:
     return UsageError(f"{flag_for(exc.field)}: {exc.reason}")
 
 
-def check_dataset_args(name: str, data: str | None) -> None:
-    """Refuse a --dataset that does not exist, and a --data that cannot apply (exit 2)."""
+def check_dataset_args(name: str, data: str | None, via: str = "") -> None:
+    """Refuse a --dataset that does not exist, and a --data that cannot apply (exit 2).
+
+    ``via`` says where ``name`` came from when the user did not type it ("--preset digits",
+    "the model"); by default it is "--dataset NAME".
+    """
     from engine.datasets import DATASETS
     from tui.commands import UsageError
 
     if name not in DATASETS:
         raise UsageError(f"--dataset: unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    given = f"--dataset {name}" if not via else f"dataset {name} (from {via})"
     if data is None and name == "idx":
-        raise UsageError("--dataset idx: needs --data DIR (a directory of the four IDX files, any image size)")
+        raise UsageError(f"{given}: needs --data DIR (a directory of the four IDX files, any image size)")
     if data is not None and name in ("digits", "mnist-sample"):
         what = "scikit-learn's 8x8 digits come with scikit-learn" if name == "digits" else \
             "the bundled sample ships with termnist"
-        raise UsageError(f"--data {data}: does not apply to --dataset {name} ({what}, not from a "
+        raise UsageError(f"--data {data}: does not apply to {given} ({what}, not from a "
                          "directory); use --dataset mnist or --dataset idx to read a directory")
 
 
@@ -136,7 +141,7 @@ def build_config(args: argparse.Namespace):
         config = config.replace(**changes)
     except ConfigError as exc:
         raise config_usage_error(exc) from None
-    check_dataset_args(config.dataset, args.data)
+    check_dataset_args(config.dataset, args.data, "" if args.dataset else f"--preset {args.preset}")
     return config
 
 
@@ -294,7 +299,7 @@ def run_eval(args: argparse.Namespace) -> int:
         name = args.dataset or ckpt.metadata.get("dataset") or ckpt.config.dataset
         if not isinstance(name, str) or name not in DATASETS:
             raise TermnistError(f"{args.model}: trained on an unknown dataset {name!r}: give --dataset")
-        check_dataset_args(name, args.data)
+        check_dataset_args(name, args.data, "" if args.dataset else f"the model {args.model}")
         dataset = load_dataset(name, data_dir=args.data)
         if dataset.n_features != ckpt.model.sizes[0] or dataset.n_classes != ckpt.model.sizes[-1]:
             raise TermnistError(
