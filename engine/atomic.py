@@ -30,7 +30,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: 
     perms = _mode_for(target)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=directory)
     try:
-        os.fchmod(fd, perms)
+        if hasattr(os, "fchmod"):   # (not on Windows before Python 3.13)
+            os.fchmod(fd, perms)
         with os.fdopen(fd, mode, **open_kwargs) as fh:
             yield fh
             fh.flush()
