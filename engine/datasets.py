@@ -26,11 +26,13 @@ move out if this grows.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import importlib.util
 import json
 import os
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -38,14 +40,22 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import DatasetError, DatasetNotFoundError
+from engine.errors import (
+    DatasetError,
+    DatasetNotFoundError,
+    os_reason,
+    path_error,
+    require_zip,
+    stat_path,
+    user_path,
+)
 from engine.idx import is_gzip, read_idx
 
 __all__ = [
     "Dataset", "DatasetSpec", "FileCheck", "SearchResult", "VerifyResult", "DATASETS",
-    "IDX_FILES", "SAMPLE_DIR", "available_datasets", "cache_root", "find_idx_files",
-    "fit_val_size", "load_dataset", "locate_dataset", "split_train_val", "to_features", "verify_dir",
-    "verify_file",
+    "IDX_FILES", "SAMPLE_DIR", "available_datasets", "cache_root", "check_data_path", "find_idx_files",
+    "fit_val_size", "identify_dir", "ignores_data_dir", "load_dataset", "locate_dataset", "split_train_val",
+    "to_features", "verify_dir", "verify_file",
 ]
 
 #: Canonical IDX file names (without .gz), in the order train images/labels, test images/labels.
@@ -120,11 +130,19 @@ DATASETS: dict[str, DatasetSpec] = {
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
          "Bag", "Ankle boot"),
         (28, 28),
-        files=(  # only the MD5 of the published .gz files is known
-            FileCheck("train-images-idx3-ubyte", md5_gz="8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-            FileCheck("train-labels-idx1-ubyte", md5_gz="25c81989df183df01b3e8a0aad5dffbe"),
-            FileCheck("t10k-images-idx3-ubyte", md5_gz="bef4ecab320f06d8554ea6380940ec79"),
-            FileCheck("t10k-labels-idx1-ubyte", md5_gz="bb300cfdad3c16e7a12a480ee83fd310"),
+        files=(  # SHA-256 of the content (as Debian's dataset-fashion-mnist ships it), MD5 of the published .gz
+            FileCheck("train-images-idx3-ubyte",
+                      "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                      "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            FileCheck("train-labels-idx1-ubyte",
+                      "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                      "25c81989df183df01b3e8a0aad5dffbe"),
+            FileCheck("t10k-images-idx3-ubyte",
+                      "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                      "bef4ecab320f06d8554ea6380940ec79"),
+            FileCheck("t10k-labels-idx1-ubyte",
+                      "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+                      "bb300cfdad3c16e7a12a480ee83fd310"),
         ),
         description="Zalando clothing images, 60,000 train / 10,000 test"),
     "kmnist": DatasetSpec(
@@ -255,12 +273,16 @@ class SearchResult:
 
 def find_idx_files(directory: str | os.PathLike) -> dict[str, Path]:
     """The canonical IDX files present in ``directory``: {canonical name: path}; a raw file is
-    preferred over its .gz (faster to read). Missing files are simply absent from the dict."""
+    preferred over its .gz (faster to read). Missing files are simply absent from the dict.
+    A file the OS refuses to look at (permission, name too long) is a DatasetError naming it."""
     d = Path(directory)
     found = {}
     for name in IDX_FILES:
         for candidate in (d / name, d / f"{name}.gz"):
-            if candidate.is_file():
+            st, exc = stat_path(candidate)
+            if exc is not None and exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                raise path_error(candidate, exc)
+            if st is not None and stat.S_ISREG(st.st_mode):
                 found[name] = candidate
                 break
     return found
@@ -269,19 +291,30 @@ def find_idx_files(directory: str | os.PathLike) -> dict[str, Path]:
 def _probe(d: Path, name: str, place: str | None = None) -> SearchResult:
     """Does directory (or .npz file) ``d`` hold dataset ``name``?"""
     place = place or str(d)
-    if d.is_file() and d.suffix == ".npz":
+    st, exc = stat_path(d)
+    if exc is not None:
+        if exc.errno == errno.ENOENT:
+            return SearchResult(place, False, "no such directory")
+        return SearchResult(place, False, os_reason(exc))
+    assert st is not None
+    if stat.S_ISREG(st.st_mode) and d.suffix == ".npz":
         return SearchResult(place, True, "Keras-style .npz", d, "npz")
-    if not d.exists():
-        return SearchResult(place, False, "no such directory")
-    if not d.is_dir():
+    if not stat.S_ISDIR(st.st_mode):
         return SearchResult(place, False, "not a directory or .npz file")
-    files = find_idx_files(d)
+    try:
+        files = find_idx_files(d)
+        npz_st, _ = stat_path(d / f"{name}.npz")
+    except DatasetError as e:
+        return SearchResult(place, False, str(e))
     if len(files) == len(IDX_FILES):
+        other = _holds_another_set(d, name)
+        if other:
+            return SearchResult(place, False, other)
         gz = sum(p.suffix == ".gz" for p in files.values())
         kind = "gzip" if gz == len(files) else "raw" if gz == 0 else "raw and gzip"
         return SearchResult(place, True, f"4 IDX files ({kind})", d, "idx")
     npz = d / f"{name}.npz"
-    if npz.is_file():
+    if npz_st is not None and stat.S_ISREG(npz_st.st_mode):
         return SearchResult(place, True, f"Keras-style {npz.name}", npz, "npz")
     if files:
         missing = ", ".join(f"{n}[.gz]" for n in IDX_FILES if n not in files)
@@ -293,6 +326,15 @@ def ignores_data_dir(name: str) -> bool:
     """True for the datasets that never read a data directory: the bundled sample and
     scikit-learn's digits (``--data`` cannot apply to them)."""
     return name in ("digits", "mnist-sample")
+
+
+def check_data_path(data_dir: str | os.PathLike) -> Path:
+    """A ``--data`` argument, checked: an existing directory or ``.npz`` file, else a
+    DatasetError naming it and why (the OS's reason, or what it is instead)."""
+    d = user_path(data_dir, "exists", what="data directory")
+    if not (_is_dir(d) or (d.suffix == ".npz" and stat.S_ISREG(os.stat(d).st_mode))):
+        raise DatasetError(f"{os.fspath(data_dir)}: not a directory or .npz file")
+    return d
 
 
 def locate_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None
@@ -311,10 +353,10 @@ def locate_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = Non
         return [_probe_sample()]
     results: list[SearchResult] = []
     if data_dir is not None:
-        d = Path(data_dir).expanduser()
+        d = user_path(data_dir, "any", what="data directory")  # the OS refusing it: DatasetError
         first = _probe(d, name)
         results.append(first)
-        if not first.found and d.is_dir() and name != "idx":
+        if not first.found and _is_dir(d) and name != "idx":
             results.append(_probe(d / name, name))
         return results
     if name == "idx":
@@ -338,6 +380,23 @@ def locate_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = Non
     if name == "mnist":
         results.append(_probe_sample())
     return results
+
+
+def _holds_another_set(d: Path, name: str) -> str:
+    """"" unless ``d`` holds a known set other than ``name`` (e.g. MNIST asked for as
+    Fashion-MNIST); then says which. Sets without checksums ("idx") take any files."""
+    if not DATASETS[name].files:
+        return ""
+    other = identify_dir(d)
+    if other is None or other == name:
+        return ""
+    return (f"holds {DATASETS[other].title}, not {DATASETS[name].title} (checksums of its label "
+            f"files): use --dataset {other}")
+
+
+def _is_dir(p: Path) -> bool:
+    st, _ = stat_path(p)
+    return st is not None and stat.S_ISDIR(st.st_mode)
 
 
 def _probe_sample() -> SearchResult:
@@ -409,6 +468,7 @@ def _as_uint8(a: np.ndarray, where: str, images: bool) -> np.ndarray:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     keys = ("x_train", "y_train", "x_test", "y_test")
+    require_zip(path, DatasetError, "a Keras-style dataset")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in keys if k not in z.files]
@@ -436,7 +496,8 @@ def _build(spec: DatasetSpec, arrays: dict[str, np.ndarray], source: str, is_sam
         shape = arrays[f"x_{split}"].shape[1:]
         if spec.image_shape is not None and shape != spec.image_shape:
             raise DatasetError(f"{source}: {spec.title} images are {_dims(spec.image_shape)}, "
-                               f"but the {split} images here are {_dims(shape)}")
+                               f"but the {split} images here are {_dims(shape)}: to train on "
+                               f"IDX files of any image size, use --dataset idx")
     name = "mnist" if spec.name == "mnist-sample" else spec.name
     return Dataset(name=name, title=spec.title, class_names=class_names, source=source,
                    is_sample=is_sample, max_value=spec.max_value, **arrays)
@@ -561,33 +622,53 @@ def file_md5(path: str | os.PathLike) -> str:
 def verify_file(path: str | os.PathLike, check: FileCheck) -> VerifyResult:
     """Check one file against ``check``; never claims more than it checked.
 
-    With a content SHA-256 it decompresses and hashes the content (the .gz wrapper may differ
-    from the published one). Otherwise, with a published .gz MD5, it hashes the file as is.
+    Either known checksum verifies it: the published MD5 of the ``.gz`` (when the file is
+    that exact ``.gz``), or the SHA-256 of the decompressed content (whatever the gzip
+    wrapper: a re-gzipped copy, as Debian's packages ship, or a raw file).
     """
     p = Path(path)
-    if not p.is_file():
-        return VerifyResult(p.name, "missing", "no such file")
+    st, exc = stat_path(p)
+    if st is None or not stat.S_ISREG(st.st_mode):
+        why = "no such file" if exc is None or exc.errno == errno.ENOENT else os_reason(exc)
+        return VerifyResult(p.name, "missing", why)
     try:
+        with open(p, "rb") as f:
+            is_gz = is_gzip(f)
+        gz_md5 = file_md5(p) if check.md5_gz and is_gz else None
+        if gz_md5 is not None and gz_md5 == check.md5_gz:
+            return VerifyResult(p.name, "ok", "MD5 of the .gz matches the published one")
         if check.sha256:
             got = content_sha256(p)
             if got == check.sha256:
                 return VerifyResult(p.name, "ok", "SHA-256 of the content matches")
             return VerifyResult(p.name, "mismatch", f"SHA-256 of the content is {got[:16]}..., "
                                                     f"expected {check.sha256[:16]}...")
+        if gz_md5 is not None:
+            return VerifyResult(p.name, "mismatch", f"MD5 of the .gz is {gz_md5}, the published "
+                                                    f"one is {check.md5_gz} (and no checksum of "
+                                                    f"the content is known)")
         if check.md5_gz:
-            with open(p, "rb") as f:
-                is_gz = is_gzip(f)
-            if not is_gz:
-                return VerifyResult(p.name, "unverified", "only the MD5 of the published .gz "
-                                                          "is known, and this file is not gzip")
-            got = file_md5(p)
-            if got == check.md5_gz:
-                return VerifyResult(p.name, "ok", "MD5 of the .gz matches the published one")
-            return VerifyResult(p.name, "mismatch", f"MD5 of the .gz is {got}, the published "
-                                                    f"one is {check.md5_gz}")
+            return VerifyResult(p.name, "unverified", "only the MD5 of the published .gz "
+                                                      "is known, and this file is not gzip")
     except (OSError, EOFError, zlib.error) as e:
         return VerifyResult(p.name, "mismatch", f"unreadable: {e}")
     return VerifyResult(p.name, "unverified", "no checksum known for this file")
+
+
+#: Label files identify a set cheaply (70 KB to hash, not 47 MB): no two known sets share them.
+_LABEL_FILES = ("train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def identify_dir(directory: str | os.PathLike) -> str | None:
+    """Which registered dataset the IDX files in ``directory`` are, by the checksums of their
+    two label files (either known checksum counts), or None when they match no known set."""
+    files = find_idx_files(directory)
+    for name, spec in DATASETS.items():
+        checks = {c.name: c for c in spec.files}
+        if all(n in checks and n in files and verify_file(files[n], checks[n]).ok
+               for n in _LABEL_FILES):
+            return name
+    return None
 
 
 def sample_checks(directory: str | os.PathLike = SAMPLE_DIR) -> tuple[FileCheck, ...]:
@@ -605,6 +686,7 @@ def verify_dir(name: str, directory: str | os.PathLike) -> list[VerifyResult]:
     """Verify the four IDX files of dataset ``name`` in ``directory`` (raw or .gz), one
     VerifyResult each, in canonical order."""
     spec = _spec(name)
+    directory = user_path(directory, "dir", what="directory to verify")
     checks = sample_checks(directory) if name == "mnist-sample" else spec.files
     if not checks:
         raise DatasetError(f"{spec.title}: no checksums are known for this dataset")

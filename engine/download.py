@@ -27,7 +27,7 @@ from pathlib import Path
 
 from engine import datasets
 from engine.datasets import FileCheck, verify_file
-from engine.errors import DownloadError
+from engine.errors import DownloadError, os_errors, user_path
 
 __all__ = ["MIRRORS", "DownloadCancelled", "download", "mirror_list", "target_dir"]
 
@@ -63,7 +63,9 @@ class _MirrorFailed(Exception):
 
 def target_dir(name: str, to: str | os.PathLike | None = None) -> Path:
     """Where ``download(name, to)`` puts the files."""
-    return Path(to).expanduser() if to is not None else datasets.cache_root() / name
+    if to is None:
+        return datasets.cache_root() / name
+    return user_path(to, "any", DownloadError, "download directory")  # the OS refusing it: an error
 
 
 def mirror_list(name: str, extra: Iterable[str] = ()) -> list[str]:
@@ -78,7 +80,10 @@ def mirror_list(name: str, extra: Iterable[str] = ()) -> list[str]:
         if not m:
             continue
         if "://" not in m:
-            m = Path(m).expanduser().resolve().as_uri()
+            try:
+                m = Path(m).expanduser().resolve().as_uri()
+            except (OSError, RuntimeError):   # a symlink loop, a name too long: it fails as a mirror
+                m = Path(os.path.abspath(Path(m).expanduser())).as_uri()
         m = m.rstrip("/") + "/"
         if m not in out:
             out.append(m)
@@ -102,10 +107,8 @@ def download(name: str = "mnist", to: str | os.PathLike | None = None,
                             f"(downloadable: {', '.join(MIRRORS)})")
     log = log or (lambda line: None)
     target = target_dir(name, to)
-    try:
+    with os_errors(target, DownloadError, "cannot create the directory"):
         target.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DownloadError(f"{target}: cannot create the directory ({e.strerror or e})") from None
     urls = mirror_list(name, mirrors)
     for check in spec.files:
         _fetch_file(check, target, urls, progress, cancel, timeout, log)
@@ -145,7 +148,8 @@ def _fetch_file(check: FileCheck, target: Path, mirrors: list[str], progress: Pr
             raise DownloadError(f"{part}: {e.strerror or e}") from None
         if r.status == "unverified":
             log(f"{final.name}: not verified: {r.detail}")
-        os.replace(part, final)
+        with os_errors(final, DownloadError, "cannot put the downloaded file in place"):
+            os.replace(part, final)
         log(f"{final.name}: downloaded from {base} ({r.detail})")
         return
     if not mirrors:

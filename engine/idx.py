@@ -26,7 +26,7 @@ from typing import BinaryIO
 import numpy as np
 
 from engine.atomic import atomic_write
-from engine.errors import DatasetError, IDXFormatError
+from engine.errors import DatasetError, IDXFormatError, path_error
 
 __all__ = ["IDXHeader", "read_idx", "read_idx_header", "write_idx", "IDX_TYPES", "MAX_NDIM"]
 
@@ -82,8 +82,8 @@ def _open(path: Path) -> BinaryIO:
         raise DatasetError(f"{path}: is a directory, not an IDX file") from None
     except PermissionError:
         raise DatasetError(f"{path}: permission denied") from None
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot open: {e.strerror or e}") from None
+    except OSError as e:  # a name too long, a file used as a directory, ...
+        raise path_error(path, e, DatasetError, "cannot open") from None
 
 
 def _read_exact(f: BinaryIO, n: int) -> bytes:

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", metavar="DIR", help="directory holding the dataset's IDX files")
-    parser.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist, kmnist, digits")
+    parser.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist, kmnist, digits, mnist-sample, "
+                                                             "or idx (any IDX set, from --data DIR)")
     parser.add_argument("--preset", metavar="P", help="settings to start from (default, best, nielsen, ...)")
     parser.add_argument("--load", metavar="MODEL.npz", help="open the app with a saved model")
     parser.add_argument("--low-bandwidth", action="store_true",
@@ -100,13 +101,25 @@ def run_app(args: argparse.Namespace) -> int:
     if args.low_bandwidth:
         os.environ["TERMNIST_LOW_BANDWIDTH"] = "1"
     if args.resume:
+        from engine.errors import TermnistError, os_errors
         from engine.recovery import resumable, state_dir
 
-        if resumable() is None:
+        try:
+            with os_errors(state_dir(), TermnistError, "cannot read the saved run"):
+                saved = resumable()
+        except TermnistError as exc:
+            print(f"termnist: error: {exc}", file=sys.stderr)
+            return 1
+        if saved is None:
             print(f"termnist: nothing to resume: no interrupted run is saved in {state_dir()}"
                   " (a run is kept there when the connection drops or you quit while training)",
                   file=sys.stderr)
             return 1
+    problem = check_app_args(args)
+    if problem is not None:
+        message, code = problem
+        print(f"termnist: error: {message}", file=sys.stderr)
+        return code
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(
             "termnist: no terminal here (stdin/stdout are not a TTY): the app needs one"
@@ -134,6 +147,26 @@ def run_app(args: argparse.Namespace) -> int:
         )
         or 0
     )
+
+
+def check_app_args(args: argparse.Namespace) -> tuple[str, int] | None:
+    """The app's --dataset, --data and --load, checked before it starts (and before the
+    terminal check): (message, exit status) for the first that cannot work, else None."""
+    from engine.datasets import DATASETS, check_data_path
+    from engine.errors import CheckpointError, TermnistError, user_path
+
+    if args.dataset is not None and args.dataset not in DATASETS:
+        return f"--dataset: unknown dataset {args.dataset!r}; choose one of {', '.join(DATASETS)}", 2
+    if args.data is not None and args.dataset in ("digits", "mnist-sample"):
+        return f"--data {args.data}: does not apply to --dataset {args.dataset}", 2
+    try:
+        if args.data is not None:
+            check_data_path(args.data)
+        if args.load is not None:
+            user_path(args.load, "file", CheckpointError, "model file")
+    except TermnistError as exc:
+        return str(exc), 1
+    return None
 
 
 if __name__ == "__main__":

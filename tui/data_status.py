@@ -89,13 +89,14 @@ def credits_for(name: str) -> str:
 
 
 def selectable_datasets() -> tuple[str, ...]:
-    """Dataset names for the form: every registered set, ``digits`` only with scikit-learn."""
+    """Dataset names for the form: every registered set, ``digits`` only with scikit-learn,
+    and last ``idx`` (any IDX set, of any image size, from a directory: Ctrl+D chooses it)."""
     import importlib.util
 
     from engine.datasets import available_datasets
 
     have_sklearn = importlib.util.find_spec("sklearn") is not None
-    return tuple(n for n in available_datasets() if n != "digits" or have_sklearn)
+    return tuple(n for n in available_datasets() if n != "digits" or have_sklearn) + ("idx",)
 
 
 def dataset_state(name: str, data_dir: str | os.PathLike | None = None) -> str:
@@ -195,7 +196,10 @@ def check_directory(name: str, text: str, cwd: str | os.PathLike | None = None
         return None, "type a directory (Enter uses it, Escape closes)"
     path = Path(os.path.expandvars(text)).expanduser()
     if not path.is_absolute():
-        path = Path(cwd or os.getcwd()) / path
+        try:
+            path = Path(cwd or os.getcwd()) / path
+        except OSError:   # the current directory was removed
+            return None, f"{text}: the current directory no longer exists: type an absolute path"
     path = Path(os.path.normpath(path))
     if name == "digits":
         return None, "the scikit-learn digits come with scikit-learn, not from a directory"

@@ -95,7 +95,7 @@ def gradient_strength(model: MLP, x: np.ndarray, y: np.ndarray) -> list[LayerGra
     """Per-layer gradient strength on one batch (features x (B, D), labels y (B,)).
 
     Runs ``model.loss_and_grads``, which overwrites ``model.grads``: never call it on a model a
-    session is training (use ``engine.checkpoint.clone_model`` or a checkpoint's model)."""
+    session is training (use ``MLP.from_weights(model.architecture(), model.params)`` or a checkpoint's model)."""
     model.loss_and_grads(np.asarray(x, dtype=model.dtype), np.asarray(y))
     out = []
     for i in range(len(model.sizes) - 1):

@@ -159,8 +159,9 @@ def test_label_out_of_range(places):
 def test_wrong_image_size_for_a_named_dataset(places):
     d = make_idx_dir(places / "x", shape=(8, 8))
     with pytest.raises(DatasetError, match=r"MNIST images are 28x28, but the train images here "
-                       r"are 8x8"):
+                       r"are 8x8: to train on IDX files of any image size, use --dataset idx$"):
         load_dataset("mnist", data_dir=d)
+    assert load_dataset("idx", data_dir=d).image_shape == (8, 8)
 
 
 def test_images_must_be_uint8_and_three_dimensional(places):

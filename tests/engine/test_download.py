@@ -438,3 +438,16 @@ def test_progress_formatting():
     assert stream.getvalue() == ("\r\x1b[Ka.gz  0 B / 100 B    0%"
                                  "\r\x1b[Ka.gz  50 B / 100 B   50%  50 B/s  ETA 0:01"
                                  "\r\x1b[Knote\n")
+
+
+def test_a_directory_in_the_way_of_a_downloaded_file_is_one_error(registry, tmp_path):
+    to = tmp_path / "to"
+    (to / "t10k-labels-idx1-ubyte.gz").mkdir(parents=True)
+    with pytest.raises(DownloadError, match=r"t10k-labels-idx1-ubyte.gz: cannot put the downloaded file in place"):
+        dl.download("mnist", to=to)
+
+
+def test_a_local_mirror_that_is_a_symlink_loop_is_only_a_failing_mirror(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    assert dl.mirror_list("mnist", [str(tmp_path / "a")])[0] == (tmp_path / "a").as_uri() + "/"

@@ -88,17 +88,29 @@ class ProgressLine:
 
 
 def run_download(args: argparse.Namespace) -> int:
+    import math
+
     from engine.datasets import DATASETS, verify_dir
     from engine.download import DownloadCancelled, download, target_dir
     from engine.errors import TermnistError
+    from tui.commands import UsageError
+
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise UsageError(f"--timeout: expected a number of seconds above 0, got {args.timeout:g}")
 
     title = DATASETS[args.name].title
+    if args.verify and args.to is not None:
+        raise UsageError(f"--to {args.to}: does not apply to --verify {args.verify} (verify one directory: "
+                         "--verify DIR, or --to DIR --verify)")
+    if args.verify is not None and args.mirror:
+        raise UsageError("--mirror: does not apply to --verify, which downloads nothing")
     if args.verify is not None:
-        where = args.verify or target_dir(args.name, args.to)
         try:
+            where = args.verify or target_dir(args.name, args.to)
             results = verify_dir(args.name, where)
         except TermnistError as e:
-            return _error(str(e))
+            hint = "" if args.verify else f" (nothing downloaded there yet: `termnist download {args.name}`)"
+            return _error(f"{e}{hint}")
         for r in results:
             print(f"{r.status:<10} {r.file}: {r.detail}")
         bad = [r for r in results if not r.ok]
@@ -181,9 +193,14 @@ def _row(name: str, data_dir: str | None) -> tuple[list[str], list[str]]:
 
 
 def run_datasets(args: argparse.Namespace) -> int:
-    from engine.datasets import available_datasets
+    from engine.datasets import available_datasets, check_data_path
     from engine.errors import TermnistError
 
+    if args.data is not None:
+        try:
+            check_data_path(args.data)
+        except TermnistError as e:
+            return _error(str(e))
     names = list(available_datasets()) + (["idx"] if args.data else [])
     rows = [["NAME", "STATUS", "TRAIN", "TEST", "SIZE", "VERIFIED", "WHERE"]]
     notes: list[str] = []

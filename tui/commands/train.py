@@ -13,6 +13,7 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from engine import events as ev   # frozen dataclasses only: no NumPy (the parser stays light)
@@ -47,11 +48,13 @@ TRAIN_FLAGS: tuple[tuple[str, str, type, str], ...] = (
 def register(sub: Any) -> None:
     p = sub.add_parser("train", help="train headless", description="Train headless; flags override the preset.")
     p.add_argument("--preset", default="default", help="recipe to start from (default: %(default)s)")
-    p.add_argument("--dataset", help="dataset name (mnist, fashion-mnist, kmnist, digits)")
+    p.add_argument("--dataset", help="dataset name: mnist, fashion-mnist, kmnist, digits, mnist-sample, "
+                                     "or idx (any IDX set of any image size, from --data DIR)")
     p.add_argument("--data", metavar="DIR", help="directory holding the dataset files")
     for flag, _field, typ, help_text in TRAIN_FLAGS:
         p.add_argument(flag, type=str, default=None, help=help_text, metavar=typ.__name__.upper())
-    p.add_argument("--save", metavar="PATH", help="save the trained model (.npz) here")
+    p.add_argument("--save", metavar="PATH", help="save the trained model (.npz) here (checked before "
+                   "training; a run that does not complete is saved beside it, as PATH.interrupted.npz)")
     p.add_argument("--json", action="store_true", help="one JSON object per line per event")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (default: %(default)s)")
     p.add_argument("--progress-every", type=int, default=50, help=argparse.SUPPRESS)
@@ -65,9 +68,47 @@ def register(sub: Any) -> None:
     e.set_defaults(func=run_eval)
 
 
+#: Fields that no TRAIN_FLAGS entry sets directly, and the flag a user typed for them.
+OTHER_FLAGS = {"preset": "--preset", "dataset": "--dataset", "val_size": "--val-size",
+               "warmup_steps": "--warmup-epochs", "total_steps": "--epochs",
+               "steps_per_epoch": "--batch-size"}
+MAX_THREADS = 1024
+
+
 def flag_for(field: str) -> str:
     """The command-line flag that sets a TrainConfig field ('hidden' -> '--layers')."""
-    return next((flag for flag, fld, _, _ in TRAIN_FLAGS if fld == field), field)
+    return next((flag for flag, fld, _, _ in TRAIN_FLAGS if fld == field), OTHER_FLAGS.get(field, field))
+
+
+def config_usage_error(exc: Any, config: Any = None) -> Exception:
+    """A ConfigError as the user sees it: named by the flag typed, in the flags' words."""
+    from tui.commands import UsageError
+
+    if exc.field == "warmup_steps" and config is not None:
+        return UsageError(f"--warmup-epochs: a warm-up of {config.warmup_epochs:g} epoch(s) leaves no "
+                          f"steps for the cosine schedule: use fewer than --epochs ({config.epochs})")
+    return UsageError(f"{flag_for(exc.field)}: {exc.reason}")
+
+
+def check_dataset_args(name: str, data: str | None, via: str = "") -> None:
+    """Refuse a --dataset that does not exist, and a --data that cannot apply (exit 2).
+
+    ``via`` says where ``name`` came from when the user did not type it ("--preset digits",
+    "the model"); by default it is "--dataset NAME".
+    """
+    from engine.datasets import DATASETS
+    from tui.commands import UsageError
+
+    if name not in DATASETS:
+        raise UsageError(f"--dataset: unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    given = f"--dataset {name}" if not via else f"dataset {name} (from {via})"
+    if data is None and name == "idx":
+        raise UsageError(f"{given}: needs --data DIR (a directory of the four IDX files, any image size)")
+    if data is not None and name in ("digits", "mnist-sample"):
+        what = "scikit-learn's 8x8 digits come with scikit-learn" if name == "digits" else \
+            "the bundled sample ships with termnist"
+        raise UsageError(f"--data {data}: does not apply to {given} ({what}, not from a "
+                         "directory); use --dataset mnist or --dataset idx to read a directory")
 
 
 def build_config(args: argparse.Namespace):
@@ -80,9 +121,9 @@ def build_config(args: argparse.Namespace):
     try:
         config = get_preset(args.preset)
     except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+        raise config_usage_error(exc) from None
     changes: dict[str, Any] = {}
-    if args.dataset:
+    if args.dataset is not None:
         changes["dataset"] = args.dataset
     for flag, field, typ, _ in TRAIN_FLAGS:
         raw = getattr(args, flag[2:].replace("-", "_"))
@@ -102,10 +143,31 @@ def build_config(args: argparse.Namespace):
         except ConfigError as exc:
             raise UsageError(f"{flag}: {exc.reason}") from None
     try:
-        return config.replace(**changes)
+        config = config.replace(**changes)
     except ConfigError as exc:
-        flag = flag_for(exc.field)
-        raise UsageError(f"{flag}: {exc.reason}") from None
+        raise config_usage_error(exc) from None
+    check_dataset_args(config.dataset, args.data, "" if args.dataset else f"--preset {args.preset}")
+    return config
+
+
+#: Flags that only act with a setting: (flag, attribute of args, config field, values it acts with).
+DEPENDENT_FLAGS = (
+    ("--momentum", "momentum", "optimizer", ("momentum", "nesterov")),
+    ("--step-epochs", "step_epochs", "schedule", ("step",)),
+    ("--gamma", "gamma", "schedule", ("step",)),
+    ("--init-std", "init_std", "init", ("normal",)),
+    ("--max-shift", "max_shift", "augment", ("shift",)),
+)
+
+
+def ignored_flags(args: argparse.Namespace, config: Any) -> list[str]:
+    """Warnings for flags given that the settings make meaningless (--momentum with adam)."""
+    notes = []
+    for flag, attr, field, values in DEPENDENT_FLAGS:
+        if getattr(args, attr, None) is not None and getattr(config, field) not in values:
+            notes.append(f"{flag} has no effect with {flag_for(field)} {getattr(config, field)} (it applies to "
+                         f"{' or '.join(values)}): ignored")
+    return notes
 
 
 def fit_val_size(config: Any, n_train: int, explicit: bool) -> tuple[Any, int | None]:
@@ -123,19 +185,29 @@ def fit_val_size(config: Any, n_train: int, explicit: bool) -> tuple[Any, int | 
 
 def run_train(args: argparse.Namespace) -> int:
     config = build_config(args)
+    from engine.checkpoint import save_path
     from engine.datasets import load_dataset
     from engine.errors import ConfigError, TermnistError
+    from engine.events import Finished
     from engine.training import TrainingSession
     from tui.commands import UsageError
 
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise UsageError(f"--threads: {args.threads} is out of range 1..{MAX_THREADS}")
+    if args.save is not None:   # a target that cannot be written is found now, not after training
+        try:
+            save_path(args.save)
+        except TermnistError as exc:
+            raise UsageError(f"--save: {exc}") from None
     out = _Output(json_mode=args.json)
+    for note in ignored_flags(args, config):
+        out.note(note)
     try:
         dataset = load_dataset(config.dataset, data_dir=args.data)
         config, capped = fit_val_size(config, len(dataset.y_train), explicit=args.val_size is not None)
         session = TrainingSession(config, dataset, progress_every=max(1, args.progress_every))
     except ConfigError as exc:   # e.g. a network too large for memory, refused before training
-        flag = flag_for(exc.field)
-        raise UsageError(f"{flag}: {exc.reason}") from None
+        raise config_usage_error(exc, config) from None
     except TermnistError as exc:
         return out.error(str(exc))
     if dataset.is_sample:
@@ -164,31 +236,27 @@ def run_train(args: argparse.Namespace) -> int:
     from engine.runs import RunRecorder
 
     # the run history (engine.runs); a store that cannot be used is one note, never a failure
-    recorder = RunRecorder.open(dataset=dataset, source="cli", threads=max(1, args.threads), on_error=out.note)
+    recorder = RunRecorder.open(dataset=dataset, source="cli", threads=args.threads, on_error=out.note)
     try:
-        with threadpool_limits(limits=max(1, args.threads), user_api="blas"), recorder:
-            finished = None
+        with threadpool_limits(limits=args.threads, user_api="blas"), recorder:
+            finished: Finished | None = None
             for event in session.run():
                 recorder.feed(event)
                 out.run_id = recorder.last_run_id
                 out.event(event)
-                if isinstance(event, ev.Finished):
+                if isinstance(event, Finished):
                     finished = event
     finally:
         signal.signal(signal.SIGINT, previous)
     status = 0
     if finished is None:
         return 1
-    if args.save:
-        try:
-            from engine.checkpoint import save_checkpoint
-
-            path = save_checkpoint(args.save, session.checkpoint())
-            recorder.set_checkpoint(path)
-            out.saved(str(path))
-        except TermnistError as exc:
-            out.error(str(exc))
-            status = 1
+    incomplete = ("interrupted" if interrupted["count"] else
+                  "diverged" if finished.reason == "diverged" else
+                  "stopped" if finished.reason != "completed" else "")
+    if args.save is not None and not save_model(out, session.checkpoint(), args.save, incomplete,
+                                                record=recorder.set_checkpoint):
+        status = 1
     if interrupted["count"]:
         if finished.steps_into_epoch:
             out.note(f"interrupted: stopped at {ev.describe_position(finished.epochs_done, finished.steps_into_epoch)}"
@@ -201,17 +269,61 @@ def run_train(args: argparse.Namespace) -> int:
     return status
 
 
+def save_model(out: _Output, ckpt: Any, wanted: str, incomplete: str = "",
+               record: Callable[[str], None] | None = None) -> bool:
+    """Save the run's model for ``--save wanted``; True when it went where asked.
+
+    A run that did not complete (``incomplete``: "interrupted", "diverged", "stopped") never
+    replaces a file: it is saved beside it (``good.interrupted.npz``), and says so. When the
+    write fails (disk full, ...) the weights are kept in the user data directory (or the
+    temporary directory) and the error says where.
+    """
+    import tempfile
+
+    from engine.checkpoint import beside, keep_checkpoint, save_checkpoint
+    from engine.errors import TermnistError
+    from engine.recovery import state_dir
+
+    target: Any = wanted
+    try:
+        if incomplete:
+            target = beside(wanted, incomplete)
+        path = save_checkpoint(target, ckpt)
+    except TermnistError as exc:
+        kept, reasons = keep_checkpoint(ckpt, target, [state_dir() / "unsaved", tempfile.gettempdir()])
+        if kept is None:
+            out.error(f"{exc}; the weights could not be kept anywhere else either ({'; '.join(reasons)})")
+        else:
+            out.error(f"{exc}; the weights are kept in {kept} instead")
+            out.saved(str(kept))
+            if record is not None:
+                record(str(kept))
+        return False
+    out.saved(str(path))
+    if record is not None:
+        record(str(path))               # the run history knows where its model is
+    if incomplete:
+        out.note(f"the run {'was ' if incomplete == 'interrupted' else ''}{incomplete}: its model is saved as "
+                 f"{path}, not over {wanted}")
+    return not incomplete
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from engine.checkpoint import load_checkpoint
-    from engine.datasets import load_dataset
+    from engine.datasets import DATASETS, load_dataset
     from engine.errors import TermnistError
     from engine.metrics import confusion_matrix, per_class_accuracy
     from engine.training import evaluate_model
 
+    if args.dataset is not None:
+        check_dataset_args(args.dataset, args.data)
     out = _Output(json_mode=args.json)
     try:
         ckpt = load_checkpoint(args.model)
         name = args.dataset or ckpt.metadata.get("dataset") or ckpt.config.dataset
+        if not isinstance(name, str) or name not in DATASETS:
+            raise TermnistError(f"{args.model}: trained on an unknown dataset {name!r}: give --dataset")
+        check_dataset_args(name, args.data, "" if args.dataset else f"the model {args.model}")
         dataset = load_dataset(name, data_dir=args.data)
         if dataset.n_features != ckpt.model.sizes[0] or dataset.n_classes != ckpt.model.sizes[-1]:
             raise TermnistError(
