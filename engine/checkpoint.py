@@ -120,7 +120,7 @@ def save_checkpoint(path: str | os.PathLike[str], ckpt: Checkpoint) -> Path:
     for key, value in (ckpt.optimizer_state or {}).items():
         arrays[f"optim/{key}"] = np.asarray(value)
     with os_errors(target, CheckpointError, "cannot save"), atomic_write(target, "wb") as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types the first kwarg as allow_pickle
     return target
 
 

@@ -429,6 +429,7 @@ def load_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None)
             searched)
     if hit.kind == "sklearn":
         return _load_digits(spec)
+    assert hit.path is not None, hit          # every found place but scikit-learn has a path
     if hit.kind == "npz":
         arrays = _read_npz(hit.path)
     else:
@@ -561,7 +562,7 @@ def fit_val_size(requested: int, n_train: int) -> int:
     return max(0, int(n_train) // 5)
 
 
-def to_features(x_uint8: np.ndarray, max_value: int, out: np.ndarray | None = None,
+def to_features(x_uint8: np.ndarray, max_value: float, out: np.ndarray | None = None,
                 dtype=np.float32) -> np.ndarray:
     """Images (n, H, W) (or already flat (n, D)) -> float features (n, H*W) in [0, 1].
 

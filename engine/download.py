@@ -75,8 +75,8 @@ def mirror_list(name: str, extra: Iterable[str] = ()) -> list[str]:
     """
     env = re.split(r"[\s,]+", os.environ.get("TERMNIST_MIRROR", "").strip())
     out: list[str] = []
-    for m in [*extra, *env, *MIRRORS.get(name, ())]:
-        m = m.strip()
+    for given in [*extra, *env, *MIRRORS.get(name, ())]:
+        m = given.strip()
         if not m:
             continue
         if "://" not in m:

@@ -21,12 +21,16 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from engine.atomic import atomic_write
 from engine.errors import DatasetError, IDXFormatError, path_error
+
+#: A binary stream: an open file or a gzip.GzipFile (typeshed's BinaryIO has no readinto,
+#: and GzipFile is not a BinaryIO: the private readers take either).
+_Reader = Any
 
 __all__ = ["IDXHeader", "read_idx", "read_idx_header", "write_idx", "IDX_TYPES", "MAX_NDIM"]
 
@@ -86,7 +90,7 @@ def _open(path: Path) -> BinaryIO:
         raise path_error(path, e, DatasetError, "cannot open") from None
 
 
-def _read_exact(f: BinaryIO, n: int) -> bytes:
+def _read_exact(f: _Reader, n: int) -> bytes:
     """Up to n bytes; fewer only at end of stream."""
     parts, got = [], 0
     while got < n:
@@ -98,7 +102,7 @@ def _read_exact(f: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _parse_header(f: BinaryIO, name: str, gzipped: bool) -> IDXHeader:
+def _parse_header(f: _Reader, name: str, gzipped: bool) -> IDXHeader:
     magic = _read_exact(f, 4)
     if len(magic) < 4:
         raise IDXFormatError(
@@ -235,9 +239,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     return arr
 
 
-def _fill(f: BinaryIO, buf: np.ndarray) -> int:
+def _fill(f: _Reader, buf: np.ndarray) -> int:
     """Read into buf (uint8, 1-D) in chunks until full or end of stream; return bytes read."""
-    mv = memoryview(buf)
+    mv = buf.data                     # a memoryview of the array's bytes
     got, n = 0, len(buf)
     while got < n:
         k = f.readinto(mv[got : min(n, got + _CHUNK)])
@@ -270,7 +274,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compresslevel: int 
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw,
                                compresslevel=compresslevel, mtime=0) as g:
                 g.write(header)
-                g.write(data.reshape(-1).view(np.uint8))
+                g.write(data.reshape(-1).view(np.uint8).data)
         else:
             raw.write(header)
             raw.write(data.reshape(-1).view(np.uint8))

@@ -46,7 +46,7 @@ def init_params(
     activation: str,
     rng: np.random.Generator,
     init_std: float | None = None,
-    dtype: np.dtype | str = np.float32,
+    dtype: np.dtype | str | type[np.generic] = np.float32,
 ) -> dict[str, np.ndarray]:
     """Fresh parameters ``dense{i}.W`` (sizes[i], sizes[i+1]) and ``dense{i}.b`` (sizes[i+1],).
 

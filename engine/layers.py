@@ -51,7 +51,7 @@ def dense_backward(
 
 
 def flat_views(
-    shapes: Mapping[str, tuple[int, ...]], dtype: np.dtype
+    shapes: Mapping[str, tuple[int, ...]], dtype: np.dtype | type[np.generic]
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One zeroed 1-D array and C-contiguous views into it, one per name, in order."""
     sizes = {k: math.prod(shape) for k, shape in shapes.items()}

@@ -131,7 +131,8 @@ class Optimizer:
         if len(cached) != len(arrays) or any(a is not b for a, b in zip(arrays, cached)):
             self._grad_arrays = arrays
             base = tiled_base(arrays)
-            ok = base is not None and base.dtype == self._flat_params.dtype
+            flat = self._flat_params
+            ok = base is not None and flat is not None and base.dtype == flat.dtype
             self._flat_grads = base if ok else None
         return self._flat_grads
 
@@ -151,6 +152,7 @@ class Optimizer:
                 p = self._flat_params
                 if wd:
                     buf = self._flat_work["buf"]
+                    assert self._decay_mask is not None       # set with the flat params when wd > 0
                     np.multiply(p, self._decay_mask, out=buf)
                     np.add(buf, g, out=buf)
                     g = buf

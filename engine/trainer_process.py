@@ -124,7 +124,7 @@ class TrainerProcess:
             root = str(Path(__file__).resolve().parent.parent)
             code = (f"import sys; sys.path.insert(0, {root!r}); "
                     "from engine.trainer_child import main; sys.exit(main())")
-            self._stderr = tempfile.TemporaryFile()
+            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - the child's stderr, kept open while it lives
             try:
                 self._proc = subprocess.Popen(
                     [self.python, "-c", code, "--fd", str(theirs.fileno()),

@@ -493,4 +493,4 @@ def _describe_dataset(ds: Dataset) -> str:
 
 def _jsonable_rng_state(rng: np.random.Generator) -> dict[str, Any]:
     """A copy of the generator's state (PCG64: nested dict of str/int, JSON-serialisable)."""
-    return copy.deepcopy(rng.bit_generator.state)
+    return copy.deepcopy(dict(rng.bit_generator.state))

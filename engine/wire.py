@@ -20,7 +20,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
 from engine import errors
 from engine.events import Event
@@ -105,8 +105,8 @@ class Exit:
     """Stop the run (if any) and exit at once."""
 
 
-Request = Union[Ping, SendDataset, Open, CheckpointRequest]
-ToChild = Union[Ping, SendDataset, Open, Control, CheckpointRequest, Exit]
+Request = Ping | SendDataset | Open | CheckpointRequest
+ToChild = Ping | SendDataset | Open | Control | CheckpointRequest | Exit
 
 
 # ----------------------------------------------------------------------- child -> app
@@ -174,9 +174,9 @@ class End:
     run: int
 
 
-Answer = Union[Reply, ErrorReply]
-RunMessage = Union[RunEvent, Good, Final, Crash, End]
-ToApp = Union[Reply, ErrorReply, RunEvent, Good, Final, Crash, End]
+Answer = Reply | ErrorReply
+RunMessage = RunEvent | Good | Final | Crash | End
+ToApp = Reply | ErrorReply | RunEvent | Good | Final | Crash | End
 
 
 # ---------------------------------------------------------------- errors across the wire

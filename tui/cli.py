@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", metavar="DIR", help="directory holding the dataset's IDX files")
-    parser.add_argument("--dataset", metavar="NAME", help="mnist (default), fashion-mnist, kmnist, digits, mnist-sample, "
+    parser.add_argument("--dataset", metavar="NAME",
+                        help="mnist (default), fashion-mnist, kmnist, digits, mnist-sample, "
                                                              "or idx (any IDX set, from --data DIR)")
     parser.add_argument("--preset", metavar="P", help="settings to start from (default, best, nielsen, ...)")
     parser.add_argument("--load", metavar="MODEL.npz", help="open the app with a saved model")

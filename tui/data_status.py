@@ -7,6 +7,8 @@ or of the numbers a download reports, so it is tested without an app.
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -137,7 +139,7 @@ def data_report(name: str, data_dir: str | os.PathLike | None = None, *,
     except TermnistError as exc:
         return DataReport(name, title, "unavailable", str(exc), (), downloadable=False)
     searched = tuple(str(r) for r in found)
-    hit = found[-1] if found and getattr(found[-1], "found", False) else None
+    hit: Any = found[-1] if found and getattr(found[-1], "found", False) else None
     if hit is not None and getattr(hit, "kind", "") == "sample" and name == "mnist":
         return DataReport(
             name, title, "sample",

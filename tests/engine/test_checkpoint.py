@@ -67,7 +67,7 @@ def test_failed_save_keeps_the_old_file(tmp_path, trained, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(np, "savez", boom)
-    with pytest.raises(CheckpointError, match="(?i)no space left"):
+    with pytest.raises(CheckpointError, match=r"(?i)no space left"):
         save_checkpoint(path, session.checkpoint())
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]

@@ -138,6 +138,7 @@ def test_optimizer_state_that_does_not_fit_is_refused_naming_the_file(tmp_path):
              "velocity/dense1.b": np.zeros(10, np.float32)}
     good = save_checkpoint(tmp_path / "good.npz", Checkpoint(model, config, {}, state))
     assert load_checkpoint(good).optimizer_state is not None
-    bad = save_checkpoint(tmp_path / "bad.npz", Checkpoint(model, config, {}, {**state, "velocity/dense0.W": np.zeros(3)}))
+    bad = save_checkpoint(tmp_path / "bad.npz",
+                          Checkpoint(model, config, {}, {**state, "velocity/dense0.W": np.zeros(3)}))
     with pytest.raises(CheckpointError, match=rf"^{bad}: optimizer_state: .*velocity/dense0.W"):
         load_checkpoint(bad)

@@ -139,7 +139,7 @@ def test_mnist_is_not_found_as_fashion_mnist(two_sets, capsys):
     mnist_dir = two_sets["mnist"]
     first = locate_dataset("fashion-mnist", mnist_dir)[0]
     assert not first.found and first.detail.startswith("holds MNIST, not Fashion-MNIST")
-    with pytest.raises(DatasetNotFoundError, match="holds MNIST, not Fashion-MNIST.*use --dataset mnist"):
+    with pytest.raises(DatasetNotFoundError, match=r"holds MNIST, not Fashion-MNIST.*use --dataset mnist"):
         load_dataset("fashion-mnist", data_dir=mnist_dir)
     assert load_dataset("mnist", data_dir=mnist_dir).n_classes == 10
     assert load_dataset("idx", data_dir=mnist_dir).name == "idx"   # idx reads any set

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-from tui.data_status import DOWNLOADABLE, DownloadMeter, format_progress, human_bytes  # noqa: F401
+from tui.data_status import DOWNLOADABLE, DownloadMeter, format_progress, human_bytes
 
 
 def register(sub: Any) -> None:
@@ -157,7 +157,7 @@ def _row(name: str, data_dir: str | None) -> tuple[list[str], list[str]]:
         if name != "digits":
             notes.append(f"{name}: looked in " + "; ".join(str(r) for r in results))
         return [name, "missing", "-", "-", "-", "-", why], notes
-    if hit.kind == "sklearn":
+    if hit.kind == "sklearn" or hit.path is None:
         return [name, "found", "-", "-", "-", "n/a", "scikit-learn load_digits()"], notes
     where = "bundled sample" if hit.kind == "sample" else hit.place
     if name == "mnist" and hit.kind == "sample":

@@ -139,7 +139,8 @@ def build_config(args: argparse.Namespace):
             else:
                 changes[field] = raw
         except ValueError:
-            raise UsageError(f"{flag}: expected {'a whole number' if typ is int else 'a number'}, got {raw!r}") from None
+            kind = "a whole number" if typ is int else "a number"
+            raise UsageError(f"{flag}: expected {kind}, got {raw!r}") from None
         except ConfigError as exc:
             raise UsageError(f"{flag}: {exc.reason}") from None
     try:
@@ -441,7 +442,8 @@ class _Output:
                     print(f"stopped after {e.epoch} completed epoch(s)", flush=True)
             case ev.Finished():
                 self._clear_progress()
-                where = (f"of the weights at {ev.describe_position(e.epochs_done, e.steps_into_epoch)}" if e.steps_into_epoch
+                where = (f"of the weights at {ev.describe_position(e.epochs_done, e.steps_into_epoch)}"
+                         if e.steps_into_epoch
                          else f"after {e.epochs_done} epoch(s)")
                 print(f"test accuracy {e.test_acc:.2%} (loss {e.test_loss:.4f}) {where} in {e.seconds:.1f}s",
                       flush=True)
