@@ -41,6 +41,7 @@ class RunView:
         self.predictions: Predictions | None = None
         self.resumed = False                         # the run in progress continues a cut one
         self._told_next_run = False                  # "settings changed" said for this run
+        self._form_at_start: Any = None              # the form's settings when the run began
 
     # ------------------------------------------------------------------ F5, and a run's worker
     def train(self) -> None:
@@ -68,6 +69,7 @@ class RunView:
         runner, early = host.trainer.begin(post, config,
                                            host.datasets.cached(config.dataset) if resume is None else None)
         self._told_next_run = False
+        self._form_at_start = host.form.get_config()[0]     # what "changed" is measured against
         host.save_settings()
         self.starting(resume)
         host.state_changed()
@@ -100,9 +102,10 @@ class RunView:
 
     def form_changed(self) -> None:
         """The form changed during a run: say once that it applies to the next run -- if it
-        really differs from the run's settings (setting the form to them is no change)."""
+        really differs from what the form said when the run began (a resume setting the form
+        to the run's settings is no change)."""
         host = self.host
-        if host.training and not self._told_next_run and host.form.get_config()[0] != host.trainer.config:
+        if host.training and not self._told_next_run and host.form.get_config()[0] != self._form_at_start:
             self._told_next_run = True
             host.epoch_log.write_event("settings changed: they apply to the next run, not this one")
 
