@@ -33,7 +33,7 @@ def test_quick_benchmark_prints_tables_and_writes_json(tmp_path):
         assert title in text, f"missing {title!r} in:\n{text[-3000:]}"
     assert "bundled MNIST sample" in text
     data = json.loads(out.read_text())
-    assert set(data["sections"]) == {"epoch", "accuracy", "app", "startup", "runs"}
+    assert set(data["sections"]) == {"epoch", "accuracy", "app", "startup", "insight", "runs"}
     assert data["failures"] == []
     assert data["quick"] is True
     epoch_rows = data["sections"]["epoch"]["data"]["rows"]

@@ -35,7 +35,7 @@ def usage_error(capsys, *argv: str) -> str:
     (("--preset", "foo"), "--preset: unknown preset 'foo'"),
     (("--dataset", "foo"), "--dataset: unknown dataset 'foo'"),
     (("--batch-size", "0"), "--batch-size: "),
-    (("--warmup-epochs", "5"), "--warmup-epochs: a warm-up of 5 epoch(s)"),
+    (("--warmup-epochs", "5"), "--warmup-epochs: 5 must be below the number of epochs"),
     (("--threads", "100000000000000000000"), "--threads: 100000000000000000000 is out of range"),
     (("--threads", "0"), "--threads: 0 is out of range"),
     (("--save", ""), "--save: empty path"),

@@ -505,6 +505,7 @@ async def test_resume_continues_an_interrupted_run(make_app, synthetic, tmp_path
         assert rows == ["1/3", "2/3", "3/3"]        # epoch 1 replayed from the autosave
         assert len(app.chart.data.val_loss) == 3
         assert app.form.values()["hidden"] == "8"
+        app.recovery.writer.flush()           # the slot's writer thread has done what was asked
         assert not autosave.exists()          # finished: nothing left to resume
 
 

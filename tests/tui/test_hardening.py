@@ -334,6 +334,7 @@ async def test_start_offers_the_cut_run_and_yes_continues_it_exactly(make_app, s
         assert len(app.chart.data.val_loss) == 4                          # the curves continue
         xs, _ = app.chart.data.train_loss.points()
         assert min(xs) < 2 * app.chart.data.steps_per_epoch               # ... from epoch 1 on
+        app.recovery.writer.flush()                                      # the slot's writer is done
         assert not (state / "interrupted.json").exists()                  # finished: slot cleared
     a, b = straight.model.get_weights(), app.model.checkpoint().model.get_weights()   # trained in the child
     assert all(np.array_equal(a[k], b[k]) for k in a)                     # optimizer state and RNG too
