@@ -18,10 +18,11 @@ or ``.gz``) or a Keras-style ``<name>.npz`` (keys x_train, y_train, x_test, y_te
 A loaded ``Dataset`` holds read-only uint8 arrays: it can be shared between the training
 thread and the UI without copies or locks.
 
-Over 500 lines on purpose: the registry (each file's published checksums), the search, the
-loading and the verification share DatasetSpec/FileCheck and are read together by the CLI's
-``datasets`` table and the app's data panel. Verification (the last section) is the part to
-move out if this grows.
+About 700 lines on purpose: the registry (each file's published and content checksums), the
+search, the loading and the verification share DatasetSpec/FileCheck, and the search itself
+verifies (a directory is identified by its label files' checksums: ``identify_dir``), so
+splitting them would make an import cycle. Verification (the last section) is the part to move
+out, with the registry, if this grows.
 """
 
 from __future__ import annotations
