@@ -1,7 +1,8 @@
-"""The data panel's logic: when to open it, what it offers, what a choice does.
+"""Datasets in the app and the data panel: loading and showing a dataset, when the panel
+opens, what it offers, what a choice does.
 
-``DataPanel`` is owned by the app and talks to it through ``DataHost`` -- the explicit list
-of what it uses -- so the contract is visible (and type-checked). It
+``DataPanel`` is owned by the app and uses it only through ``tui.hosts.AppHost`` (the explicit,
+type-checked contract of the presenters). It
 
 - opens ``DataScreen`` when a dataset is missing, when the engine's search fell back to the
   bundled MNIST sample (once per session; not again after the user chose the sample), and on
@@ -16,9 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Protocol
-
-from tui.hosts import AppHost
+from typing import Any
 
 from textual.worker import get_current_worker
 
@@ -33,12 +32,11 @@ from tui.controllers.downloads import (
 )
 from tui.data_status import MNIST_CREDIT, DataReport, data_dir_hint, data_report, dataset_state, report_from_error
 from tui.guard import guarded
+from tui.hosts import AppHost
 from tui.screens.data_screen import DataChoice, DataScreen
 
 
-class DataHost(AppHost, Protocol):
-    """What the data panel needs of the app: the common host contract."""
-    pass
+DataHost = AppHost      # what it uses of the app: the common host contract (tui/hosts.py)
 
 
 class DataPanel:

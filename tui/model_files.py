@@ -1,14 +1,12 @@
 """Save and Load in the app: the path dialogs, the workers, what the screen shows after.
 
-``ModelFiles`` is owned by the app and uses it through ``FilesHost`` (the explicit list of
-what it uses); the file work itself is tui.controllers.models (no Textual).
+``ModelFiles`` is owned by the app and uses it only through ``tui.hosts.AppHost``; the file
+work itself is tui.controllers.models (no Textual).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
-
 from tui.hosts import AppHost
 
 from tui import messages as msg
@@ -17,9 +15,7 @@ from tui.guard import guarded
 from tui.screens.dialogs import ConfirmScreen, PathScreen
 
 
-class FilesHost(AppHost, Protocol):
-    """What Save/Load need of the app: the common host contract."""
-    pass
+FilesHost = AppHost      # what it uses of the app: the common host contract (tui/hosts.py)
 
 
 class ModelFiles:

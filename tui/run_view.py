@@ -1,9 +1,9 @@
 """What a run shows: the engine's events and the runner's values, onto the chart, the epoch
 log, the preview and the status line.
 
-``RunView`` is owned by the app and talks to it through ``RunHost`` (the explicit list of
-what it uses). The app's message handlers hand it the messages' payloads; it dispatches engine
-events by type. It also keeps what the screen knows of the run (progress text, the last
+``RunView`` is owned by the app and uses it only through ``tui.hosts.AppHost`` (the explicit,
+type-checked contract of the presenters). The app's message handlers hand it the messages'
+payloads; it dispatches engine events by type. It also keeps what the screen knows of the run (progress text, the last
 accuracies, the preview's predictions), which the status line and Save's default name read.
 """
 
@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
-from tui.hosts import AppHost
-
-from engine import events as ev
 from textual.worker import WorkerState, get_current_worker
 
+from engine import events as ev
 from tui import messages as msg
 from tui.forms import FIELDS_BY_NAME, describe_errors
+from tui.hosts import AppHost
 from tui.runner import Failure, LogLine, Points, Predictions, Progress
 from tui.widgets.epoch_log import format_duration, format_epoch_row
 
 log = logging.getLogger(__name__)
 
 
-class RunHost(AppHost, Protocol):
-    """What a run's presenter needs of the app: the common host contract."""
-    pass
+RunHost = AppHost      # what it uses of the app: the common host contract (tui/hosts.py)
 
 
 class RunView:
