@@ -35,7 +35,8 @@ def test_a_one_drawn_with_the_keyboard_is_read_as_1(tmp_path):
     tmux = Tmux(tmp_path, 80, 24)
     try:
         tmux.start(f"{termnist_command()} --load {model}", env)
-        tmux.wait_for(lambda s: "loaded" in s or "f8 Draw" in s, 30, "the app with the model")
+        # the status line gives the loaded model's test accuracy once it is evaluated
+        tmux.wait_for(lambda s: "idle, test accuracy" in s, 60, "the loaded model")
         tmux.keys("F8")
         tmux.wait_for(lambda s: "draw a digit" in s, 15, "the empty canvas")
         # the pen starts at the canvas centre: up six cells, pen down, twelve cells down, pen up
