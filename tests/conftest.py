@@ -44,6 +44,16 @@ def _isolated_log_dir(tmp_path_factory):
         yield
 
 
+@pytest.fixture
+def isolated_cli(tmp_path, monkeypatch):
+    """A command-line test's own settings, state and cache directories, and no $TERMNIST_DATA:
+    what it finds is what it made (use with ``pytestmark = pytest.mark.usefixtures(...)``)."""
+    monkeypatch.setenv("TERMNIST_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("TERMNIST_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("TERMNIST_DATA", raising=False)
+
+
 @pytest.fixture(scope="session")
 def full_mnist_dir() -> Path:
     """Directory holding the full MNIST set; skips the test when there is none."""

@@ -24,11 +24,7 @@ from tui.cli import main
 TRAIN = ("train", "--layers", "8", "--epochs", "1", "--val-size", "50")
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("TERMNIST_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("TERMNIST_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("TERMNIST_DATA", raising=False)
+pytestmark = pytest.mark.usefixtures("isolated_cli")   # tests/conftest.py
 
 
 @pytest.fixture

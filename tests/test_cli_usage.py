@@ -13,12 +13,7 @@ from tui.cli import build_parser, main
 TRAIN = ("train", "--dataset", "mnist-sample", "--layers", "8", "--epochs", "1")
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("TERMNIST_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("TERMNIST_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("TERMNIST_DATA", raising=False)
+pytestmark = pytest.mark.usefixtures("isolated_cli")   # tests/conftest.py
 
 
 def usage_error(capsys, *argv: str) -> str:

@@ -29,12 +29,7 @@ from tests.factories import make_dataset
 from tui.cli import main
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("TERMNIST_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("TERMNIST_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("TERMNIST_DATA", raising=False)
+pytestmark = pytest.mark.usefixtures("isolated_cli")   # tests/conftest.py
 
 
 def raw_idx(seed: int, tmp: Path) -> dict[str, bytes]:
