@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pathlib import Path
+
 from engine.datasets import Dataset
 
 
@@ -35,3 +37,15 @@ def make_dataset(n_train: int = 600, n_test: int = 200, side: int = 8, n_classes
         is_sample=False,
         max_value=255,
     )
+
+
+def write_idx_set(directory: Path, ds: Dataset) -> Path:
+    """``ds`` as the four canonical MNIST IDX files (gzipped) in ``directory``."""
+    from engine.idx import write_idx
+
+    directory.mkdir(parents=True, exist_ok=True)
+    write_idx(directory / "train-images-idx3-ubyte.gz", ds.x_train)
+    write_idx(directory / "train-labels-idx1-ubyte.gz", ds.y_train)
+    write_idx(directory / "t10k-images-idx3-ubyte.gz", ds.x_test)
+    write_idx(directory / "t10k-labels-idx1-ubyte.gz", ds.y_test)
+    return directory

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.idx import write_idx
-from tests.factories import make_dataset
+from tests.factories import make_dataset, write_idx_set
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,11 +29,7 @@ def idx_dir(tmp_path_factory):
     """A tiny dataset written as the four canonical MNIST IDX files (28x28 to fit mnist)."""
     d = tmp_path_factory.mktemp("idx")
     ds = make_dataset(n_train=400, n_test=100, side=28)
-    write_idx(d / "train-images-idx3-ubyte.gz", ds.x_train)
-    write_idx(d / "train-labels-idx1-ubyte.gz", ds.y_train)
-    write_idx(d / "t10k-images-idx3-ubyte.gz", ds.x_test)
-    write_idx(d / "t10k-labels-idx1-ubyte.gz", ds.y_test)
-    return d
+    return write_idx_set(d, ds)
 
 
 def test_help_is_usable():

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.idx import write_idx
 from engine.runs import SCHEMA_VERSION, RunStore
 from engine.runs import store as store_mod
-from tests.factories import make_dataset
+from tests.factories import make_dataset, write_idx_set
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = ("--layers", "16", "--epochs", "2", "--val-size", "100", "--batch-size", "100")
@@ -25,11 +24,7 @@ TRAIN = ("--layers", "16", "--epochs", "2", "--val-size", "100", "--batch-size",
 def idx_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("idx")
     ds = make_dataset(n_train=400, n_test=100, side=28)
-    write_idx(d / "train-images-idx3-ubyte.gz", ds.x_train)
-    write_idx(d / "train-labels-idx1-ubyte.gz", ds.y_train)
-    write_idx(d / "t10k-images-idx3-ubyte.gz", ds.x_test)
-    write_idx(d / "t10k-labels-idx1-ubyte.gz", ds.y_test)
-    return d
+    return write_idx_set(d, ds)
 
 
 @pytest.fixture
