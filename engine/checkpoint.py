@@ -269,6 +269,8 @@ _META_TYPES: dict[str, tuple[type, ...]] = {
     "class_names": (list,), "epochs_done": (int,), "global_step": (int,), "history": (list,),
     "rng_state": (dict,), "val_acc": (int, float, type(None)), "train_acc": (int, float, type(None)),
     "test_acc": (int, float, type(None)), "test_loss": (int, float, type(None)),
+    # live changes (TrainingSession.change): the settings saved are those in effect after them
+    "changes": (list,), "schedule_batch_size": (int,),
 }
 
 
@@ -284,6 +286,10 @@ def _check_metadata(name: str, raw: Any) -> dict[str, Any]:
         ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
         if ok and key in ("epochs_done", "global_step"):
             ok = value >= 0
+        elif ok and key == "schedule_batch_size":
+            ok = value >= 1
+        elif ok and key == "changes":
+            ok = all(isinstance(c, dict) and isinstance(c.get("field"), str) for c in value)
         elif ok and key == "class_names":
             ok = all(isinstance(c, str) for c in value)
         elif ok and key == "history":

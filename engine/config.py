@@ -127,6 +127,32 @@ class TrainConfig:
         )
 
 
+#: The settings a run can change while it trains (TrainingSession.change, at a step boundary).
+LIVE_FIELDS: tuple[str, ...] = ("lr", "momentum", "weight_decay", "batch_size")
+
+
+def check_change(config: TrainConfig, values: dict[str, Any], n_train: int | None = None,
+                 n_features: int | None = None, n_classes: int | None = None) -> TrainConfig:
+    """``config`` with the live change ``values`` applied, validated by TrainConfig's own rules
+    (and, given the dataset's sizes, check_fits' memory rule); ConfigError(field, reason) when
+    refused. Only LIVE_FIELDS change live; momentum only with the momentum/nesterov optimizers."""
+    for name in values:
+        if name not in LIVE_FIELDS:
+            raise ConfigError(name, "cannot change while a run trains (only lr, momentum, weight decay and"
+                                    " batch size can): it applies to the next run")
+    if "momentum" in values and config.optimizer not in ("momentum", "nesterov"):
+        raise ConfigError("momentum", f"the {config.optimizer} optimizer uses no momentum: choose momentum"
+                                      " or nesterov for the next run")
+    new = config.replace(**values)          # TrainConfig's rules: ConfigError(field, reason)
+    if config.optimizer == "nesterov" and new.momentum == 0.0:
+        raise ConfigError("momentum", "Nesterov momentum needs momentum > 0")
+    normalised = {k: (int(v) if k == "batch_size" else float(v)) for k, v in values.items()}
+    new = config.replace(**normalised)
+    if n_train is not None and "batch_size" in values:
+        check_fits(new, n_train, n_features, n_classes)
+    return new
+
+
 def parse_layers(text: str) -> tuple[int, ...]:
     """'128,64' or '128 64' -> (128, 64); '' or 'none' -> (); raises ConfigError('hidden', ...)."""
     text = text.strip()

@@ -72,6 +72,24 @@ class Resumed(Event):
 
 
 @dataclass(frozen=True)
+class HyperparamsChanged(Event):
+    """A live change (TrainingSession.change) took effect at a step boundary: ``new`` applies
+    from step ``step_in_epoch + 1`` of epoch ``epoch`` on (global step ``global_step + 1``);
+    the steps before it used ``old``. Position and values are what a replay applies."""
+
+    epoch: int              # 1-based epoch in progress
+    step_in_epoch: int      # steps of that epoch done before the change (0: at its start)
+    global_step: int        # steps of the run done before the change
+    field: str              # "lr" | "momentum" | "weight_decay" | "batch_size"
+    old: float | int
+    new: float | int
+
+    def describe(self) -> str:
+        """'epoch 3 step 120: lr 0.05 -> 0.1' (the epoch log's line)."""
+        return f"epoch {self.epoch} step {self.step_in_epoch}: {self.field} {self.old:g} -> {self.new:g}"
+
+
+@dataclass(frozen=True)
 class Diverged(Event):
     epoch: int
     step: int

@@ -125,6 +125,18 @@ class Optimizer:
         self._grad_arrays: list[np.ndarray] = []
         self._flat_grads: np.ndarray | None = None
 
+    def set_weight_decay(self, weight_decay: float) -> None:
+        """Change the weight decay between two steps (a live change): the same values as an
+        optimizer built with it (the flat path's mask is rebuilt)."""
+        self.weight_decay = _check_weight_decay(weight_decay)
+        self._decay_mask = None
+        if self._flat_params is not None and self.weight_decay:
+            shapes = {k: p.shape for k, p in self.params.items()}
+            mask_flat, mask = flat_views(shapes, self._flat_params.dtype)
+            for k in self.params:
+                mask[k][...] = self.weight_decay if k.endswith(".W") else 0.0
+            self._decay_mask = mask_flat
+
     def _grads_base(self, grads: Mapping[str, np.ndarray]) -> np.ndarray | None:
         arrays = [grads[k] for k in self.params]
         cached = self._grad_arrays
@@ -235,6 +247,25 @@ class SGD(Optimizer):
             raise ConfigError("momentum", "Nesterov momentum needs momentum > 0")
         self._slots = ("velocity",) if self.momentum else ()
         super().__init__(params, lr, weight_decay)
+
+    def set_momentum(self, momentum: float) -> None:
+        """Change the momentum between two steps (a live change). The velocity is kept; a run
+        that started without momentum gets a zero velocity (as a new optimizer has)."""
+        momentum = _check_unit("momentum", momentum)
+        if self.nesterov and momentum == 0.0:
+            raise ConfigError("momentum", "Nesterov momentum needs momentum > 0")
+        if momentum:
+            self.add_velocity()
+        self.momentum = momentum
+
+    def add_velocity(self) -> None:
+        """Give an optimizer built without momentum its (zero) velocity state, kept from then
+        on even at momentum 0 (so its state_dict keeps the velocity a checkpoint holds)."""
+        if "velocity" not in self._slots:
+            shapes = {k: p.shape for k, p in self.params.items()}
+            dtype = np.result_type(*self.params.values()) if self.params else np.float32
+            self._slots = ("velocity",)
+            self._flat_state["velocity"], self.state["velocity"] = flat_views(shapes, dtype)
 
     def _update(self, p, g, state, work, lr):
         buf = work["buf"]  # may be g itself (weight decay): g is read before buf is written

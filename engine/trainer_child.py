@@ -63,6 +63,8 @@ class Child:
                     self.acked(run)
                 case wire.Control(run=run, action=action):
                     self.control(run, action)
+                case wire.Change(run=run, values=values):
+                    self.change(run, values)
                 case wire.Ping() | wire.SendDataset() | wire.Open() | wire.CheckpointRequest():
                     try:
                         value = self.handle(msg)
@@ -84,6 +86,22 @@ class Child:
             case wire.Action.STOP:
                 self.session.stop()
                 self.acked(run, wake_only=True)
+            case wire.Action.STEP:
+                self.session.step_once()
+            case wire.Action.EPOCH:
+                self.session.epoch_once()
+
+    def change(self, run: int, values: dict[str, Any]) -> None:
+        """A live change the app validated; refused here only if the run moved on meanwhile
+        (then the app sees no HyperparamsChanged for it)."""
+        from engine.errors import ConfigError
+
+        if self.session is None or run != self.run_id:
+            return
+        try:
+            self.session.change(**values)
+        except ConfigError:
+            pass
 
     def handle(self, msg: wire.Request) -> Any:
         match msg:

@@ -384,6 +384,8 @@ class ProcessSession:
         self._stop_requested = False
         self._paused = False
         self._opening: tuple[int, _Pending] | None = None     # the "open" request's answer slot
+        self._live_config: Any = None     # config with the live changes asked (change())
+        self._change_lock = threading.Lock()
 
     def wait_opened(self, timeout: float = REPLY_TIMEOUT_S) -> None:
         """Wait until the child has created the session; raise what creating it raised
@@ -437,11 +439,46 @@ class ProcessSession:
         self._paused = False
         self._control(wire.Action.STOP)
 
+    def step_once(self) -> bool:
+        """Paused: the child runs exactly one more step (TrainingSession.step_once)."""
+        if not self._paused:
+            return False
+        self._control(wire.Action.STEP)
+        return True
+
+    def epoch_once(self) -> bool:
+        """Paused: the child runs to the end of the current epoch (epoch_once)."""
+        if not self._paused:
+            return False
+        self._control(wire.Action.EPOCH)
+        return True
+
+    def change(self, **values: Any) -> Any:
+        """A live change (TrainingSession.change): validated here by the same rules (a
+        ConfigError, and nothing is sent), then sent; the child applies it at its next step
+        boundary and the run's stream brings the HyperparamsChanged. Returns ``live_config``."""
+        from engine.config import check_change
+
+        ds = self.dataset
+        with self._change_lock:
+            new = check_change(self.live_config, values, len(ds.y_train), ds.n_features, ds.n_classes)
+            self._live_config = new
+            self._send(wire.Change(self.run_id, {k: getattr(new, k) for k in values}))
+        return new
+
+    @property
+    def live_config(self) -> Any:
+        """The settings in effect once the changes asked so far have taken effect."""
+        return self._live_config or self.config
+
     def _control(self, action: wire.Action) -> None:
+        self._send(wire.Control(self.run_id, action))
+
+    def _send(self, message: wire.ToChild) -> None:
         if self.ended_in_child:
             return
         try:
-            self._proc._send(wire.Control(self.run_id, action))
+            self._proc._send(message)
         except TrainerProcessError:
             pass          # the child is gone: the reader reports it through run()
 

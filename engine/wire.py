@@ -6,7 +6,7 @@ socketpair that only the app and the child it started hold: two processes of the
 program. Nothing a user loads from disk or the network goes through pickle. Image arrays
 travel as raw bytes after a :class:`SendDataset` (``send_bytes``/``recv_bytes_into``).
 
-  app -> child   Ping | SendDataset (+ 4 raw arrays) | Open | Control | CheckpointRequest | Exit
+  app -> child   Ping | SendDataset (+ 4 raw arrays) | Open | Control | Change | CheckpointRequest | Exit
   child -> app   Reply | ErrorReply (answers, by ``req``) ;
                  RunEvent | Good | Final | Crash | End (the run ``run``'s stream, in order)
 
@@ -83,6 +83,8 @@ class Action(Enum):
     RESUME = "resume"
     STOP = "stop"
     ACK = "ack"                     # the app has handled an EpochEnded (flow control)
+    STEP = "step"                   # paused: run exactly one step (TrainingSession.step_once)
+    EPOCH = "epoch"                 # paused: run to the end of the epoch (epoch_once)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,16 @@ class Control:
 
     run: int
     action: Action
+
+
+@dataclass(frozen=True)
+class Change:
+    """No answer: a live change of run ``run`` (TrainingSession.change), already validated by
+    the app against the same rules (engine.config.check_change); its HyperparamsChanged event
+    comes back in the run's stream once it took effect."""
+
+    run: int
+    values: dict[str, float | int]
 
 
 @dataclass(frozen=True)
@@ -106,7 +118,7 @@ class Exit:
 
 
 Request = Ping | SendDataset | Open | CheckpointRequest
-ToChild = Ping | SendDataset | Open | Control | CheckpointRequest | Exit
+ToChild = Ping | SendDataset | Open | Control | Change | CheckpointRequest | Exit
 
 
 # ----------------------------------------------------------------------- child -> app

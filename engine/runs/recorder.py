@@ -133,7 +133,7 @@ class RunRecorder:
 
     def feed(self, event: Any) -> None:
         """Record one engine event (RunStarted, EpochEnded, Stopped, Diverged, Finished,
-        Failed, a HyperparamsChanged-like event with field/old/new; others just heartbeat)."""
+        Failed, HyperparamsChanged (or a like event with field/old/new); others just heartbeat)."""
         kind = type(event).__name__
         if kind == "RunStarted":
             self._start(event)
@@ -155,6 +155,8 @@ class RunRecorder:
                       test_loss=event.test_loss, test_acc=event.test_acc, seconds=event.seconds)
         elif kind == "Failed":
             self._end("failed", message=event.message)
+        elif kind == "HyperparamsChanged":   # position as the epoch log says it; a replay applies it there
+            self.record_change(event.epoch, event.step_in_epoch, event.field, event.old, event.new)
         elif hasattr(event, "field") and hasattr(event, "new"):
             self.record_change(getattr(event, "epoch", 0), getattr(event, "step", 0), event.field,
                                getattr(event, "old", None), event.new)

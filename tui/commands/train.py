@@ -449,6 +449,9 @@ class _Output:
                       flush=True)
             case ev.Failed():
                 self.error(e.message)
+            case ev.HyperparamsChanged():
+                self._clear_progress()
+                print(e.describe(), flush=True)
 
     def _json_event(self, e: ev.Event) -> None:
         from dataclasses import asdict
@@ -466,7 +469,7 @@ class _Output:
 _JSON_NAMES: dict[type[ev.Event], str] = {
     ev.RunStarted: "start", ev.BatchProgress: "progress", ev.EpochEnded: "epoch", ev.Paused: "paused",
     ev.Resumed: "resumed", ev.Diverged: "diverged", ev.Stopped: "stopped", ev.Finished: "done",
-    ev.Failed: "failed",
+    ev.Failed: "failed", ev.HyperparamsChanged: "changed",
 }
 
 
