@@ -56,6 +56,8 @@ def register(sub: Any) -> None:
     p.add_argument("--save", metavar="PATH", help="save the trained model (.npz) here (checked before "
                    "training; a run that does not complete is saved beside it, as PATH.interrupted.npz)")
     p.add_argument("--json", action="store_true", help="one JSON object per line per event")
+    p.add_argument("--replay", metavar="RUN_ID", help="train again with a recorded run's settings and its live "
+                   "changes, each at the same step (bit-identical weights on the same machine and --threads)")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (default: %(default)s)")
     p.add_argument("--progress-every", type=int, default=50, help=argparse.SUPPRESS)
     p.set_defaults(func=run_train)
@@ -184,8 +186,39 @@ def fit_val_size(config: Any, n_train: int, explicit: bool) -> tuple[Any, int | 
     return config.replace(val_size=size), config.val_size
 
 
+def replay_source(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]], str, str | None, Any]:
+    """``--replay RUN_ID``: (settings, recorded changes, dataset name, data directory, run) of a
+    run in the store. Settings flags cannot be combined with it (UsageError); --data can (the
+    data may have moved)."""
+    from engine.config import TrainConfig
+    from engine.errors import ConfigError
+    from engine.runs import RunStore, StoreError, UnknownRunError
+    from tui.commands import UsageError
+
+    given = [flag for flag, _f, _t, _h in TRAIN_FLAGS if getattr(args, flag[2:].replace("-", "_")) is not None]
+    given += ["--dataset"] * (args.dataset is not None) + ["--preset"] * (args.preset != "default")
+    if given:
+        raise UsageError(f"--replay: takes the run's own settings; do not combine it with {', '.join(given)}")
+    try:
+        run = RunStore().get(args.replay)
+    except (StoreError, UnknownRunError) as exc:
+        raise UsageError(f"--replay: {exc}") from None
+    try:
+        config = TrainConfig.from_dict(run.settings)
+    except (ConfigError, TypeError) as exc:
+        raise UsageError(f"--replay: run {run.id} has settings this termnist cannot use: {exc}") from None
+    name = "mnist-sample" if run.sample else run.dataset or config.dataset
+    return config, list(run.changes), name, None if run.sample else run.data_dir, run
+
+
 def run_train(args: argparse.Namespace) -> int:
-    config = build_config(args)
+    replay: list[dict[str, Any]] = []
+    dataset_name, data_dir, source = None, args.data, None
+    if args.replay is not None:
+        config, replay, dataset_name, recorded_dir, source = replay_source(args)
+        data_dir = args.data or recorded_dir
+    else:
+        config = build_config(args)
     from engine.checkpoint import save_path
     from engine.datasets import load_dataset
     from engine.errors import ConfigError, TermnistError
@@ -204,9 +237,10 @@ def run_train(args: argparse.Namespace) -> int:
     for note in ignored_flags(args, config):
         out.note(note)
     try:
-        dataset = load_dataset(config.dataset, data_dir=args.data)
-        config, capped = fit_val_size(config, len(dataset.y_train), explicit=args.val_size is not None)
-        session = TrainingSession(config, dataset, progress_every=max(1, args.progress_every))
+        dataset = load_dataset(dataset_name or config.dataset, data_dir=data_dir)
+        config, capped = fit_val_size(config, len(dataset.y_train),
+                                      explicit=args.val_size is not None or source is not None)
+        session = TrainingSession(config, dataset, progress_every=max(1, args.progress_every), replay=replay)
     except ConfigError as exc:   # e.g. a network too large for memory, refused before training
         raise config_usage_error(exc, config) from None
     except TermnistError as exc:
@@ -216,6 +250,11 @@ def run_train(args: argparse.Namespace) -> int:
             f"using the bundled MNIST sample ({len(dataset.y_train):,} train / {len(dataset.y_test):,} test images);"
             " for the full set run `termnist download` or pass --data DIR"
         )
+    if source is not None:
+        threads = (source.machine or {}).get("threads")
+        out.note(f"replaying run {source.id}: its settings and {len(replay)} recorded live change(s)"
+                 + (f" (it trained with {threads} BLAS thread(s), this replay with {args.threads}: the"
+                    " weights may differ in the last bits)" if threads and threads != args.threads else ""))
     if capped is not None:
         out.note(
             f"validation size {capped:,} leaves no training data in {dataset.title} ({len(dataset.y_train):,}"
@@ -252,6 +291,9 @@ def run_train(args: argparse.Namespace) -> int:
     status = 0
     if finished is None:
         return 1
+    if session.unapplied_replay:
+        out.note(f"{len(session.unapplied_replay)} recorded change(s) were never reached: the replay"
+                 " ended before their step")
     incomplete = ("interrupted" if interrupted["count"] else
                   "diverged" if finished.reason == "diverged" else
                   "stopped" if finished.reason != "completed" else "")
