@@ -32,6 +32,7 @@ from tui.controllers.settings import SettingsController
 from tui.data_panel import DataPanel
 from tui.footer_fix import prune_footer_watchers
 from tui.guard import guarded
+from tui.live import LR_FACTOR, LiveChanges
 from tui.model_files import ModelFiles
 from tui import keys, preferences
 from tui.panels import PANELS, Panels
@@ -90,6 +91,7 @@ class TermnistApp(App[int]):
         self.panels = Panels(self)
         self.data_panel = DataPanel(self)
         self.files = ModelFiles(self)
+        self.live = LiveChanges(self)
         self.dataset: Any = None                     # dataset shown in the preview
         self.model: Any = None                       # the last run's session or a loaded Checkpoint
         self.busy: set[str] = set()                  # "save", "load" while their workers run
@@ -277,6 +279,23 @@ class TermnistApp(App[int]):
             self.view.progress_text = "stopping..."
             self.update_status()
 
+    # --- live changes (tui/live.py) ---
+    def action_lr_up(self) -> None:
+        self.live.scale_lr(LR_FACTOR)
+
+    def action_lr_down(self) -> None:
+        self.live.scale_lr(1 / LR_FACTOR)
+
+    def action_step_once(self) -> None:
+        self.live.step(whole_epoch=False)
+
+    def action_epoch_once(self) -> None:
+        self.live.step(whole_epoch=True)
+
+    @guarded
+    def on_hyperparameter_form_submitted(self, message: HyperparameterForm.Submitted) -> None:
+        self.live.typed(message.field, message.text)
+
     def data_dir_of_run(self) -> str | None:
         """Where the run's data came from: a resumed run uses the same data."""
         if self.datasets.data_dir is not None:
@@ -320,7 +339,7 @@ class TermnistApp(App[int]):
 
     @guarded
     def on_hyperparameter_form_changed(self, message: HyperparameterForm.Changed) -> None:
-        self.view.form_changed()
+        self.view.form_changed(message.field)
 
     @guarded
     def on_digit_preview_zoom_requested(self, message: DigitPreview.ZoomRequested) -> None:

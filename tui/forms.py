@@ -31,6 +31,7 @@ FIELDS: tuple[Field, ...] = (
     Field("loss", "Loss", "choice"),
     Field("optimizer", "Optimizer", "choice"),
     Field("lr", "Learning rate", "float", "e.g. 0.05"),
+    Field("momentum", "Momentum", "float", "e.g. 0.9 (momentum, nesterov)"),
     Field("schedule", "LR schedule", "choice"),
     Field("batch_size", "Batch size", "int", "e.g. 64"),
     Field("epochs", "Epochs", "int", "e.g. 10"),

@@ -21,6 +21,13 @@ BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("ctrl+s", "save", "Save", priority=True),
     Binding("ctrl+o", "load", "Load", priority=True),
     Binding("f2", "toggle_chart", "Chart"),
+    # Live changes (tui/live.py): with priority, so they act while a form Input has the focus
+    # (no field takes "*" or "/"); enabled only while a run is in progress -- otherwise the
+    # keys go to the focused widget as usual. Plain ASCII and ctrl chords: through tmux and SSH.
+    Binding("asterisk", "lr_up", "lr*2", priority=True),
+    Binding("slash", "lr_down", "lr/2", priority=True),
+    Binding("ctrl+n", "step_once", "Step", priority=True),
+    Binding("ctrl+t", "epoch_once", "Epoch", priority=True),
     Binding("f3", "next_panel", "Panel"),
     *(spec.binding() for spec in SCREENS),
     Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -39,6 +46,10 @@ def can_act(app: Any, action: str) -> bool:
         "pause": live and run.session is not None and not run.paused,
         "resume": live and run.paused,
         "stop": live,
+        "lr_up": live and run.live_session is not None,
+        "lr_down": live and run.live_session is not None,
+        "step_once": live and run.paused and run.live_session is not None,
+        "epoch_once": live and run.paused and run.live_session is not None,
         "save": app.current_model() is not None and "save" not in app.busy,
         "load": not run.training and "load" not in app.busy,
     }

@@ -97,14 +97,27 @@ class RunView:
         self.ended()
         host.state_changed()
 
-    def form_changed(self) -> None:
-        """The form changed during a run: say once that it applies to the next run -- if it
-        really differs from what the form said when the run began (a resume setting the form
-        to the run's settings is no change)."""
+    def form_changed(self, field: str | None = None) -> None:
+        """The form changed during a run: if it really differs from what the form said when
+        the run began (a resume setting the form to the run's settings is no change), say
+        whether Enter applies the field live (tui.live) or it applies to the next run."""
         host = self.host
-        if host.training and not self._told_next_run and host.form.get_config()[0] != self._form_at_start:
+        if not host.training:
+            return
+        now, start = host.form.get_config()[0], self._form_at_start
+        if now is not None and start is not None and (
+                now == start if field is None else getattr(now, field, None) == getattr(start, field, None)):
+            return
+        if host.live.form_edited(field):
+            return
+        if not self._told_next_run and now != start:
             self._told_next_run = True
             host.epoch_log.write_event("settings changed: they apply to the next run, not this one")
+
+    def live_changed(self, field: str, value: Any) -> None:
+        """A live change took effect: the form shows it, and it is no edit of the form."""
+        if self._form_at_start is not None:
+            self._form_at_start = self._form_at_start.replace(**{field: value})
 
     # ------------------------------------------------------------------ a run begins / ends
     def starting(self, resume: Any = None) -> None:
@@ -113,6 +126,7 @@ class RunView:
         self.progress_text = "starting..."
         self.resumed = resume is not None
         host.chart.clear()
+        host.live.reset()
         if resume is not None:
             self.replay_history(resume)
         host.epoch_log.set_progress("starting...", 0, 1)
@@ -179,6 +193,8 @@ class RunView:
                 self._epoch_ended(event)
             case ev.Paused() | ev.Resumed():
                 self._paused(event)
+            case ev.HyperparamsChanged():
+                self.host.live.changed(event)
             case ev.Diverged():
                 self.host.epoch_log.write_event(event.message, "warning")
                 self.host.notify(event.message, severity="warning")
@@ -226,7 +242,8 @@ class RunView:
     def _paused(self, e: ev.Paused | ev.Resumed) -> None:
         paused = isinstance(e, ev.Paused)
         self.host.trainer.paused = paused
-        self.host.epoch_log.write_event(f"{'paused' if paused else 'resumed'} at epoch {e.epoch} step {e.step}")
+        text = self.host.live.paused_text(e) if isinstance(e, ev.Paused) else None
+        self.host.epoch_log.write_event(text or f"{'paused' if paused else 'resumed'} at epoch {e.epoch} step {e.step}")
         self.host.state_changed()
 
     def _finished(self, e: ev.Finished) -> None:

@@ -202,6 +202,32 @@ class RunController:
         self.runner.stop()
         return True
 
+    # -- live changes (the session validates: ConfigError, and nothing changes) -------------
+    @property
+    def live_session(self) -> Any:
+        """The session a live change or a single step goes to (None: no run to change)."""
+        session = self.session
+        return session if session is not None and not self.finished and hasattr(session, "change") else None
+
+    def live_config(self) -> Any:
+        """The run's settings once the changes asked so far take effect (None: no run)."""
+        session = self.live_session
+        return session.live_config if session is not None else None
+
+    def change(self, **values: Any) -> Any:
+        """Ask the run to change ``values`` at its next step boundary; returns the settings it
+        will have. ConfigError when refused (the run goes on unchanged); None: no run."""
+        session = self.live_session
+        return session.change(**values) if session is not None else None
+
+    def step_once(self) -> bool:
+        session = self.live_session
+        return bool(self.paused and session is not None and session.step_once())
+
+    def epoch_once(self) -> bool:
+        session = self.live_session
+        return bool(self.paused and session is not None and session.epoch_once())
+
     def abandon(self) -> None:
         """The app is closing: end the run without the final preview."""
         if self.runner is not None:

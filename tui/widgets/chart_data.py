@@ -111,6 +111,7 @@ class ChartData:
     val_acc: DecimatingSeries = field(default_factory=DecimatingSeries)
     loss_version: int = 0
     acc_version: int = 0
+    marks: list[tuple[int, str]] = field(default_factory=list)   # (global step, label): live changes
 
     @property
     def version(self) -> int:
@@ -124,8 +125,23 @@ class ChartData:
         for s in (self.train_loss, self.val_loss, self.train_acc, self.val_acc):
             s.clear()
         self.steps_per_epoch = 1
+        self.marks = []
         self.loss_version += 1
         self.acc_version += 1
+
+    def add_mark(self, step: int, label: str) -> None:
+        """A live change at global step ``step`` (before step + 1): a vertical marker. Changes
+        at one step share one marker ("lr 0.1 bs 32")."""
+        if self.marks and self.marks[-1][0] == step:
+            self.marks[-1] = (step, f"{self.marks[-1][1]} {label}")
+        else:
+            self.marks.append((step, label))
+        self.loss_version += 1
+        self.acc_version += 1
+
+    def mark_series(self) -> list[tuple[float, str]]:
+        """The markers at their x (epochs, as the loss curve's x)."""
+        return [(step / self.steps_per_epoch, label) for step, label in self.marks]
 
     def add_steps(self, points: Sequence[tuple[int, float]], steps_per_epoch: int) -> None:
         self.steps_per_epoch = max(1, steps_per_epoch)

@@ -50,11 +50,21 @@ class HyperparameterForm(VerticalScroll):
     """
 
     class Changed(Message):
-        """A field changed (valid or not); ``errors`` maps fields to reasons."""
+        """A field changed (valid or not); ``errors`` maps fields to reasons; ``field``: which
+        one (None: several, e.g. a preset)."""
 
-        def __init__(self, errors: dict[str, str]) -> None:
+        def __init__(self, errors: dict[str, str], field: str | None = None) -> None:
             super().__init__()
             self.errors = errors
+            self.field = field
+
+    class Submitted(Message):
+        """Enter in field ``field`` (its text ``text``): during a run, a live change."""
+
+        def __init__(self, field: str, text: str) -> None:
+            super().__init__()
+            self.field = field
+            self.text = text
 
     class DatasetChanged(Message):
         """The user picked another dataset."""
@@ -207,7 +217,23 @@ class HyperparameterForm(VerticalScroll):
         else:
             errors.pop(name, None)
         self.show_errors(errors)
-        self.post_message(self.Changed(errors))
+        self.post_message(self.Changed(errors, name))
+
+    @guarded
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        name = (event.input.id or "").removeprefix("field-")
+        if name in forms.FIELDS_BY_NAME:
+            event.stop()
+            self.post_message(self.Submitted(name, event.value))
+
+    def show_value(self, name: str, text: str) -> None:
+        """Show ``text`` in field ``name`` without it counting as an edit (a live change that
+        took effect: the form shows the settings in effect)."""
+        widget = self.query_one(f"#field-{name}")
+        if isinstance(widget, Input):
+            with self.prevent(Input.Changed):
+                widget.value = text
+            self.show_errors({k: v for k, v in self.errors.items() if k != name})
 
     @guarded
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -220,4 +246,4 @@ class HyperparameterForm(VerticalScroll):
             if self.dataset_states:
                 self._show_dataset_note()
             self.post_message(self.DatasetChanged(str(event.value)))
-        self.post_message(self.Changed(dict(self.errors)))
+        self.post_message(self.Changed(dict(self.errors), (event.select.id or "").removeprefix("field-") or None))

@@ -55,6 +55,10 @@ class LossChart(PlotextPlot):
     def add_epoch(self, epoch: int, train_acc: float, val_loss: float | None, val_acc: float | None) -> None:
         self.data.add_epoch(epoch, train_acc, val_loss, val_acc)
 
+    def add_mark(self, step: int, label: str) -> None:
+        """Mark a live change at global step ``step`` (a vertical line, labelled at the top)."""
+        self.data.add_mark(step, label)
+
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown chart mode {mode!r}")
@@ -97,10 +101,15 @@ class LossChart(PlotextPlot):
             # One point per epoch, drawn as "o": tells the series apart without colour.
             plt.scatter(vx, vy, label=val_label, marker="o", color="orange")
         xs = tx + vx
-        if xs:
-            hi = max(xs)
-            plt.xlim(0, max(hi, 1.0))
         ys = ty + vy
+        marks = self.data.mark_series() if xs else []
+        for x, label in marks:
+            plt.vline(x, "magenta")
+            if ys:
+                plt.text(label, x, max(ys), color="magenta")
+        if xs:
+            hi = max(xs + [x for x, _ in marks])
+            plt.xlim(0, max(hi, 1.0))
         if self.mode == "accuracy" and ys:
             # an accuracy is at most 100%: plotext's own limits would run past it
             lo = min(ys)
