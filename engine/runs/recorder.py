@@ -155,7 +155,8 @@ class RunRecorder:
                       test_loss=event.test_loss, test_acc=event.test_acc, seconds=event.seconds)
         elif kind == "Failed":
             self._end("failed", message=event.message)
-        elif kind == "HyperparamsChanged":   # position as the epoch log says it; a replay applies it there
+        elif kind == "HyperparamsChanged" and hasattr(event, "step_in_epoch"):
+            # the position as the epoch log says it ("epoch 3 step 120"): where a replay applies it
             self.record_change(event.epoch, event.step_in_epoch, event.field, event.old, event.new)
         elif hasattr(event, "field") and hasattr(event, "new"):
             self.record_change(getattr(event, "epoch", 0), getattr(event, "step", 0), event.field,

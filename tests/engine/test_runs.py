@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -170,22 +169,12 @@ def test_locked_store_is_reported_once_and_training_goes_on(db):
     assert len(notes) == 1 and str(db) in notes[0] and "locked" in notes[0]
 
 
-@dataclass(frozen=True)
-class HyperparamsChanged(ev.Event):
-    """The shape of the live-change event the engine will send (the recorder duck-types it)."""
-    epoch: int
-    step: int
-    field: str
-    old: object
-    new: object
-
-
 def test_recorder_records_a_whole_run(db):
     rec = RunRecorder.open(db, source="cli", dataset_name="mnist", dataset_title="MNIST", sample=True, threads=2)
     with rec:
         rec.feed(started())
         rec.feed(epoch(1, 0.7))
-        rec.feed(HyperparamsChanged(epoch=1, step=1, field="lr", old=0.1, new=0.01))
+        rec.feed(ev.HyperparamsChanged(epoch=1, step_in_epoch=1, global_step=1, field="lr", old=0.1, new=0.01))
         rec.record_change(2, 1, "momentum", 0.9, 0.95)
         rec.feed(epoch(2, 0.6))
         rec.feed(ev.Stopped(epoch=2, step=0))

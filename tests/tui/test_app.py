@@ -473,7 +473,10 @@ async def test_changing_the_form_while_training_does_not_touch_the_run(make_app,
         await type_into(pilot, "lr", "0.5")
         await type_into(pilot, "hidden", "7")
         assert session.config.lr == 0.1 and session.config.hidden == (16,)
-        assert sum("apply to the next run" in l for l in app.epoch_log.lines) == 1
+        # typed without Enter: the live lr says Enter applies it; the layers wait for the next run
+        assert sum("Learning rate: Enter applies it to this run now" in l for l in app.epoch_log.lines) == 1
+        assert sum("Hidden layers cannot change while a run trains" in l and "applies to the next run" in l
+                   for l in app.epoch_log.lines) == 1
         await press(pilot, "f7")
         await wait_for(pilot, lambda: not app.training)
         await press(pilot, "f5")
