@@ -1,4 +1,4 @@
-"""python -m benchmarks [all|epoch|accuracy|app|startup|insight|runs ...] [--quick] [--json PATH] [--data DIR]
+"""python -m benchmarks [all|epoch|accuracy|app|startup|insight|runs|live ...] [--quick] [--json PATH] [--data DIR]
 
 Prints one table per section, then every target with its verdict. ``--json PATH`` writes the
 tables, the targets and every raw measurement. ``--quick`` runs each section on the bundled
@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks import SCHEMA_VERSION
 from benchmarks.common import Options, SectionResult, Table, find_full_mnist, machine_info, machine_table
 
-SECTIONS = ("epoch", "accuracy", "app", "startup", "insight", "runs")
+SECTIONS = ("epoch", "accuracy", "app", "startup", "insight", "runs", "live")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,24 +16,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the app measurements need a POSIX pty")
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(240)
 def test_quick_benchmark_prints_tables_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     env = dict(os.environ, TERMNIST_CONFIG_DIR=str(tmp_path / "config"),
                TERMNIST_STATE_DIR=str(tmp_path / "state"))
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "all", "--quick", "--quiet", "--json", str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=170, check=False,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=230, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = proc.stdout
     for title in ("== Machine ==", "== Epoch speed", "== Time to accuracy", "== The app costs little",
                   "== Responsive and light over SSH", "== Memory and start-up", "== Run history: recording",
-                  "== Run history: listing", "== Targets =="):
+                  "== Run history: listing", "== Live changes", "== Targets =="):
         assert title in text, f"missing {title!r} in:\n{text[-3000:]}"
     assert "bundled MNIST sample" in text
     data = json.loads(out.read_text())
-    assert set(data["sections"]) == {"epoch", "accuracy", "app", "startup", "insight", "runs"}
+    assert set(data["sections"]) == {"epoch", "accuracy", "app", "startup", "insight", "runs", "live"}
     assert data["failures"] == []
     assert data["quick"] is True
     epoch_rows = data["sections"]["epoch"]["data"]["rows"]
