@@ -38,7 +38,9 @@ async def _pilot(opts: Options, presses: int) -> dict[str, Any]:
     cfg = _config(opts.quick).replace(val_size=min(10000, len(ds.y_train) // 5))
     app = TermnistApp(config_dir=opts.workdir / "live-config", load_dataset_fn=lambda name, d: ds,
                       remember=False)
-    asked, handled, shown, steps = [], [], [], []
+    handled: list[float] = []
+    shown: list[float] = []
+    steps: list[int] = []
     async with app.run_test(size=(80, 24)) as pilot:
         deadline = time.perf_counter() + 60
         while time.perf_counter() < deadline and not (
@@ -46,9 +48,11 @@ async def _pilot(opts: Options, presses: int) -> dict[str, Any]:
             await asyncio.sleep(0.01)
         app.form.set_config(cfg)
         await pilot.pause()
+        driver = app._driver  # noqa: SLF001 - what Pilot does, minus its idle wait
+        assert driver is not None
         key = events.Key("f5", None)
         key.set_sender(app)
-        app._driver.send_message(key)  # noqa: SLF001 - what Pilot does, minus its idle wait
+        driver.send_message(key)
         while time.perf_counter() < deadline and len(app.chart.data.train_loss) == 0:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.5)
@@ -59,7 +63,7 @@ async def _pilot(opts: Options, presses: int) -> dict[str, Any]:
             marks = len(app.chart.data.marks)
             key = events.Key("slash", "/")
             key.set_sender(app)
-            app._driver.send_message(key)  # noqa: SLF001
+            driver.send_message(key)
             t_end = time.perf_counter() + 3.0
             while time.perf_counter() < t_end and live.shown_at is None:
                 await asyncio.sleep(0.002)
@@ -67,7 +71,6 @@ async def _pilot(opts: Options, presses: int) -> dict[str, Any]:
                 handled.append(float("inf"))
                 shown.append(float("inf"))
             else:
-                asked.append(live.asked_at)
                 handled.append(live.event_at - live.asked_at)
                 shown.append(live.shown_at - live.asked_at)
                 if len(app.chart.data.marks) > marks:
