@@ -136,12 +136,15 @@ class LiveChanges:
         self.host.notify(line, severity="warning")
 
     # ------------------------------------------------------------------ what came back
-    def changed(self, e: ev.HyperparamsChanged) -> None:
-        """A change took effect: the log line, the chart's marker, the form's field."""
+    def changed(self, e: ev.HyperparamsChanged, replayed: bool = False) -> None:
+        """A change took effect: the log line, the chart's marker, the form's field.
+        ``replayed``: one of a resumed run's earlier changes (its checkpoint's), shown again."""
         host = self.host
-        self.event_at = time.perf_counter()
         host.epoch_log.write_event(e.describe())
         host.chart.add_mark(e.global_step, f"{MARK_NAMES.get(e.field, e.field)} {e.new:g}")
+        if replayed:
+            return
+        self.event_at = time.perf_counter()
         if e.field in forms.FIELDS_BY_NAME:
             host.form.show_value(e.field, format_value(e.field, e.new))
         host.view.live_changed(e.field, e.new)

@@ -142,7 +142,11 @@ class RunView:
         run's epochs: the recovery slot keeps no screen text."""
         host = self.host
         epochs = int(ckpt.config.epochs)
+        changes = list(_changes(ckpt))
         for row in _history(ckpt):
+            for change in [c for c in changes if c.epoch <= row["epoch"]]:   # live changes before it
+                changes.remove(change)
+                host.live.changed(change, replayed=True)
             host.epoch_log.write_row(format_epoch_row(
                 row["epoch"], epochs, row["train_loss"], row["train_acc"], row["val_loss"],
                 row["val_acc"], row["seconds"], row["samples_per_s"]))
@@ -257,6 +261,18 @@ class RunView:
         host.notify(text, title="Training finished")
         host.recovery.clear()   # completed, stopped or diverged on purpose: nothing to resume
         host.update_status()
+
+
+def _changes(ckpt: Any) -> Iterable[ev.HyperparamsChanged]:
+    """A checkpoint's live changes (metadata "changes") as the events they were (damaged ones
+    skipped)."""
+    for c in ckpt.metadata.get("changes") or []:
+        try:
+            yield ev.HyperparamsChanged(epoch=int(c["epoch"]), step_in_epoch=int(c["step_in_epoch"]),
+                                        global_step=int(c["global_step"]), field=str(c["field"]),
+                                        old=float(c["old"]), new=float(c["new"]))
+        except (KeyError, TypeError, ValueError):
+            continue
 
 
 def _history(ckpt: Any) -> Iterable[dict[str, Any]]:

@@ -166,3 +166,26 @@ async def test_one_step_and_one_epoch_while_paused(make_app, synthetic, size):
         await wait_for(pilot, lambda: log_has(app, rf"^epoch {epoch + 1} step 0: lr 0\.1 -> 0\.2$"),
                        what="change while paused")
         await stop(pilot, app)
+
+
+async def test_a_resumed_run_shows_its_earlier_changes_and_goes_on_with_them(make_app, tmp_path):
+    from engine import events as ev
+    from engine.recovery import save_recovery
+    from engine.training import TrainConfig, TrainingSession
+
+    small = make_dataset(n_train=600, n_test=200, side=8)
+    config = TrainConfig(dataset="synthetic", hidden=(8,), epochs=3, batch_size=64, val_size=100, lr=0.1)
+    session = TrainingSession(config, small, progress_every=1)
+    for event in session.run():           # a run with a live change, cut after its second epoch
+        if isinstance(event, ev.BatchProgress) and event.global_step == 3:
+            session.change(lr=0.2)
+        if isinstance(event, ev.EpochEnded) and event.epoch == 2:
+            break
+    save_recovery(session.checkpoint(last_completed_epoch=True), directory=tmp_path / "state")
+    app = make_app(small, resume=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="the resumed run")
+        assert log_has(app, r"^epoch 1 step 3: lr 0\.1 -> 0\.2$")
+        assert [label for _, label in app.chart.data.marks] == ["lr 0.2"]
+        assert app.form.values()["lr"] == "0.2"
+        assert app.model.checkpoint().config.lr == 0.2
