@@ -23,6 +23,12 @@ Keys
   F1 or ?     this help                Ctrl+Q  quit (asks while training)
   Tab         next field or panel; Enter or arrows open a choice list
 
+Live changes (while a run trains or is paused)
+  * /         learning rate x2 / /2 (also in a form field)
+  Enter       in Learning rate, Momentum, Weight decay or Batch size:
+              apply the typed value to the run now (a bad one is refused)
+  Ctrl+N      paused: one step          Ctrl+T  paused: one epoch
+
 Digit preview (when focused)
   ] PageDown  next page                [ PageUp  previous page
   arrows      select a digit           Enter   large view + probabilities
@@ -31,8 +37,9 @@ Digit preview (when focused)
 
 Form
   Fields are checked as you type; a bad value shows why below the field
-  and F5 refuses to start. Changes made while training apply to the next
-  run. Settings are remembered between sessions.
+  and F5 refuses to start. While training, Enter applies a learning rate,
+  momentum, weight decay or batch size to the run; other fields apply to
+  the next run. Settings are remembered between sessions.
 """
 
 CREDITS = """\
