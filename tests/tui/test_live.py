@@ -189,3 +189,16 @@ async def test_a_resumed_run_shows_its_earlier_changes_and_goes_on_with_them(mak
         assert [label for _, label in app.chart.data.marks] == ["lr 0.2"]
         assert app.form.values()["lr"] == "0.2"
         assert app.model.checkpoint().config.lr == 0.2
+
+
+async def test_live_changes_also_when_training_in_a_thread_of_the_app(make_app, synthetic):
+    app = make_app(synthetic, trainer="thread")       # the fallback when no process can start
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start(pilot, app)
+        await press(pilot, "asterisk")
+        await wait_for(pilot, lambda: log_has(app, r": lr 0\.1 -> 0\.2$"), what="x2 in a thread")
+        await press(pilot, "f6")
+        await wait_for(pilot, lambda: log_has(app, r"^paused at epoch"), what="pause")
+        await press(pilot, "ctrl+n")
+        await wait_for(pilot, lambda: log_has(app, r"^one step: paused at epoch"), what="one step")
+        await stop(pilot, app)
