@@ -69,7 +69,7 @@ def write_confusion(path: str | os.PathLike[str], view: Any, **extra: Any) -> Pa
     if target.suffix.lower() == ".csv":
         text = confusion_csv(view)
     else:
-        text = json.dumps(confusion_json(view, **extra), indent=1) + "\n"
+        text = json.dumps(confusion_json(view, **extra)) + "\n"
     with os_errors(target, ExportError, "cannot write"), atomic_write(target, "w", encoding="utf-8") as fh:
         fh.write(text)
     return target

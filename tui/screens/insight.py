@@ -49,6 +49,7 @@ class Current:
     input: ModelInput
     version: tuple[Any, ...]
     describe: str
+    preview_label: str = ""       # the label the preview's predictions of these weights carry
 
 
 def current_input(app: Any) -> Current | None:
@@ -81,7 +82,7 @@ def current_input(app: Any) -> Current | None:
     net = ckpt.model
     sizes = "-".join(str(s) for s in net.sizes)
     describe = f"{label}: {sizes} {net.activation} on {ds.title} ({len(ds.x_test):,} test images)"
-    return Current(ModelInput(net, ds, history, label, probs), version, describe)
+    return Current(ModelInput(net, ds, history, label, probs), version, describe, preview_label)
 
 
 class InsightScreen(Screen[None]):
@@ -113,6 +114,7 @@ class InsightScreen(Screen[None]):
         self._wait_timer: Any = None
         self.last_svg: Path | None = None
         self.computed = 0                                # compute() calls finished (tests)
+        self.idle_note = NO_MODEL                        # what the views say with no model
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -162,30 +164,35 @@ class InsightScreen(Screen[None]):
         self.dismiss(None)
 
     # -- the model ---------------------------------------------------------------------------------
-    def reload(self, probs: Any = None) -> None:
-        """Take the app's current model (``probs``: its test-set probabilities, if known) and
-        show it in the visible view."""
-        self._cancel_wait()
+    def reload(self, probs: Any = None, label: str | None = None) -> None:
+        """Take the app's current model and show it in the visible view. ``probs``: the
+        preview's test-set probabilities labelled ``label`` ("epoch 3"), used if they are of
+        these weights; if the weights are newer already, the wait goes on (that epoch's end
+        is on its way, with its own probabilities)."""
         try:
             cur = current_input(self.app)
         except Exception as exc:  # noqa: BLE001 - a dead trainer child, a damaged checkpoint
             log.warning("insight: no model: %s", exc)
             cur = None
-        if cur is not None and probs is not None and cur.input.probs is None \
-                and len(probs) == len(cur.input.dataset.x_test):
-            cur = dataclasses.replace(cur, input=dataclasses.replace(cur.input, probs=probs))
+        if label is not None:
+            if cur is None or cur.preview_label != label:
+                return
+            if cur.input.probs is None and len(probs) == len(cur.input.dataset.x_test):
+                cur = dataclasses.replace(cur, input=dataclasses.replace(cur.input, probs=probs))
+        self._cancel_wait()
         if cur is not None and self.current is not None and cur.version == self.current.version:
             if self.current.input.probs is None and cur.input.probs is not None:
                 self.current = cur          # same weights, and now the probabilities
             return
         self.current = cur
+        self.idle_note = NO_MODEL
         self.shown.clear()
         self.computing.clear()
         title = self.query_one("#insight-title", Static)
         title.update(f"Insight: {cur.describe}" if cur is not None else "Insight")
         for spec in self.specs:
             if cur is None:
-                self._note(spec.name, NO_MODEL)
+                self._note(spec.name, self.idle_note)
                 self.views[spec.name].display = False
         name = self.active
         if name is not None:
@@ -196,7 +203,7 @@ class InsightScreen(Screen[None]):
         cur = self.current
         widget = self.views[name]
         if cur is None:
-            self._note(name, NO_MODEL)
+            self._note(name, self.idle_note)
             widget.display = False
             return
         if self.shown.get(name) == cur.version or self.computing.get(name) == cur.version:
@@ -273,13 +280,28 @@ class InsightScreen(Screen[None]):
         update = getattr(message, "update", None)
         if isinstance(event, ev.EpochEnded):
             self._epoch_ended(event)
-        elif isinstance(event, (ev.RunStarted, ev.Finished)):
-            self.reload()
+        elif isinstance(event, ev.RunStarted):
+            self._run_started(event)
+        elif isinstance(event, ev.Finished) and self.waiting_for is None:
+            self.reload()           # the end of a run (nothing awaited: most likely the same weights)
         elif update is not None and hasattr(update, "probabilities") and hasattr(update, "label"):
-            if self.waiting_for is not None and update.label == self.waiting_for:
-                self.reload(update.probabilities)
+            if self.waiting_for is not None:
+                self.reload(update.probabilities, update.label)
         elif hasattr(message, "loaded"):
             self.reload()
+
+    def _run_started(self, event: ev.RunStarted) -> None:
+        """A new run: nothing to show until its first epoch ends (its weights are random)."""
+        self._cancel_wait()
+        self.current = None
+        self.shown.clear()
+        self.computing.clear()
+        self.query_one("#insight-title", Static).update("Insight: training")
+        self.idle_note = (f"Training: the views show the model at the end of each epoch (epoch "
+                          f"{event.start_epoch + 1} is under way).")
+        for spec in self.specs:
+            self._note(spec.name, self.idle_note)
+            self.views[spec.name].display = False
 
     def _epoch_ended(self, event: ev.EpochEnded) -> None:
         ds = getattr(self.app, "dataset", None)
