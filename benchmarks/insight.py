@@ -7,6 +7,7 @@ median of 7 runs (3 with --quick).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -97,4 +98,87 @@ def run(opts: Options) -> SectionResult:
     table.notes.append(f"median of {repeat} runs after a warm-up (robustness 'all curves': one run); "
                        f"one epoch of training first (test accuracy {float(np.mean(preds == y)):.2%})")
     res.tables.append(table)
+    _app_views(res, ds, session.checkpoint(), probs, repeat, opts)
     return res
+
+
+# ------------------------------------------------------------------ the views in the app (F9)
+APP_SIZE = (120, 40)
+
+
+async def _open_once(ds: Any, ckpt: Any, probs: Any) -> dict[str, float]:
+    """One app at 120x40 under Pilot: F9 to the confusion matrix drawn, Tab to each next view
+    drawn, and back to the first (cached). ``probs``: the app already has the test-set
+    probabilities (as after an epoch end), else None (a cold open: the forward pass too)."""
+    import asyncio
+
+    from textual import events
+
+    from tui.app import TermnistApp
+    from tui.runner import make_predictions
+    from tui.screens.insight import InsightScreen
+
+    from textual.worker import WorkerCancelled
+
+    app = TermnistApp(load_dataset_fn=lambda name, data_dir: ds, remember=False, autosave=False, trainer="thread")
+    out: dict[str, float] = {}
+    async with app.run_test(size=APP_SIZE) as pilot:
+        with contextlib.suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.model = ckpt
+        app.view.predictions = make_predictions(probs, ds.y_test, "loaded model") if probs is not None else None
+
+        async def until(cond: Any) -> None:
+            while not cond():
+                await asyncio.sleep(0.001)
+            await pilot.pause(0)           # the screen processed its pending messages: drawn
+
+        def key(name: str) -> None:
+            # what Pilot.press does, minus its wait for an idle CPU (a second on a busy machine)
+            event = events.Key(name, None)
+            event.set_sender(app)
+            app._driver.send_message(event)  # noqa: SLF001
+
+        t0 = time.perf_counter()
+        key("f9")
+        await until(lambda: isinstance(app.screen, InsightScreen) and app.screen.computed >= 1)
+        out["confusion"] = time.perf_counter() - t0
+        screen = app.screen
+        names = [spec.name for spec in screen.specs]
+        for name in names[1:]:
+            t0 = time.perf_counter()
+            key("tab")
+            await until(lambda n=name: n in screen.shown)
+            out[name] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        key("tab")
+        await until(lambda: screen.active == names[0])
+        out["back to the first tab (cached)"] = time.perf_counter() - t0
+    return out
+
+
+def _app_views(res: SectionResult, ds: Any, ckpt: Any, probs: Any, repeat: int, opts: Options) -> None:
+    """Each view of the Insight screen opening, key to drawn, under Pilot at 120x40."""
+    import asyncio
+
+    table = Table(f"Insight screen (F9) in the app, {APP_SIZE[0]}x{APP_SIZE[1]}, 784-512-256-10, "
+                  f"{data_label(opts)}: key to drawn", ["view", "probabilities known", "cold", "target"])
+    runs: dict[str, list[dict[str, float]]] = {"known": [], "cold": []}
+    reps = max(2, repeat // 2)
+    with blas_threads(1):
+        for _ in range(reps):
+            runs["known"].append(asyncio.run(_open_once(ds, ckpt, probs)))
+            runs["cold"].append(asyncio.run(_open_once(ds, ckpt, None)))
+    for name in runs["known"][0]:
+        known = median([r[name] for r in runs["known"]])
+        cold = median([r[name] for r in runs["cold"]])
+        table.add(name, fmt_ms(known), fmt_ms(cold), "< 200 ms")
+        res.data[f"app: {name} (probabilities known)"] = known
+        res.data[f"app: {name} (cold)"] = cold
+        res.target(f"app: {name} opens (probabilities known)", fmt_ms(known), "< 200 ms", known < VIEW_TARGET)
+    table.notes.append(f"median of {reps} app sessions each; 'probabilities known': the app has the test set's "
+                       "probabilities of this model (after an epoch end, or a load), 'cold': the view computes "
+                       "them (one forward pass, shared by the next tabs); the first row includes pushing the "
+                       "screen; Tab switches to the next view")
+    res.tables.append(table)

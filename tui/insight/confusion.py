@@ -31,6 +31,8 @@ from tui.terminal import ascii_only
 
 MAX_CLASSES = 12          # wider matrices do not fit 80 columns
 LABEL_W = 8               # row labels (class names cut to this)
+WIDE = 110                # from this width: accuracy bars and the pairs beside the matrix
+BAR_W = 20
 
 
 @dataclass(frozen=True)
@@ -196,12 +198,18 @@ class ConfusionPanel(Widget, can_focus=True):
         label_w = min(LABEL_W, max(len(s) for s in names))
         label_w = max(label_w, 2)
         ct, cp = self.cursor
+        wide = self.size.width >= WIDE
+        bar_fill = "#" if ascii_mode else "\u2588"
+        side = self.side_lines() if wide else []
         # header: predicted classes
         corner = "true\\pred" if label_w >= 8 else "t\\p"
         out.append(corner.ljust(label_w + 1), style="dim")
         for p in range(n):
             out.append(" " + short(names[p], cell_w).rjust(cell_w), style="bold underline" if p == cp else "dim")
-        out.append("    acc\n", style="dim")
+        out.append("    acc", style="dim")
+        if wide:
+            out.append(" " * (BAR_W + 4) + (side[0] if side else ""), style="bold")
+        out.append("\n")
         for t in range(n):
             out.append(short(names[t], label_w).ljust(label_w) + " ",
                        style="bold underline" if t == ct else None)
@@ -218,7 +226,12 @@ class ConfusionPanel(Widget, can_focus=True):
                     style = cursor if style is None else style + cursor
                 out.append(text, style=style)
             a = v.per_class[t]
-            out.append(f" {'   n/a' if math.isnan(a) else f'{a * 100:5.1f}%'}\n")
+            out.append(f" {'   n/a' if math.isnan(a) else f'{a * 100:5.1f}%'}")
+            if wide:
+                filled = 0 if math.isnan(a) else int(round(a * BAR_W))
+                out.append(" " + bar_fill * filled, style="green")
+                out.append(" " * (BAR_W - filled + 3) + (side[t + 1] if t + 1 < len(side) else ""))
+            out.append("\n")
         t, p = self.cursor
         count = int(v.counts[t, p])
         row_total = int(v.counts[t].sum())
@@ -226,6 +239,8 @@ class ConfusionPanel(Widget, can_focus=True):
         kind = "right" if t == p else "wrong"
         out.append(f"cell: true {names[t]}, predicted {names[p]} ({kind}): {count:,} image(s){of_row}", style="bold")
         out.append("; Enter shows them\n" if count else "\n")
+        if wide:
+            return out
         if v.pairs:
             arrow = "->"
             pairs = ", ".join(f"{names[q.true]}{arrow}{names[q.pred]} {q.count}" for q in v.pairs)
@@ -234,7 +249,23 @@ class ConfusionPanel(Widget, can_focus=True):
             out.append("most confused: none (no mistakes)\n")
         return out
 
+    def side_lines(self) -> list[str]:
+        """Beside the matrix when there is room: the most confused pairs, one a line."""
+        assert self.result is not None
+        v = self.result.view
+        names = v.class_names
+        if not v.pairs:
+            return ["most confused: none (no mistakes)"]
+        lines = ["most confused (true -> predicted)"]
+        for q in v.pairs:
+            lines.append(f"{short(names[q.true], 11)} -> {short(names[q.pred], 11)}: {q.count:,} "
+                         f"({q.share:.1%} of {short(names[q.true], 11)})")
+        return lines
+
     def on_focus(self) -> None:
+        self.refresh()
+
+    def on_resize(self) -> None:
         self.refresh()
 
 
