@@ -138,6 +138,7 @@ async def _open_once(ds: Any, ckpt: Any, probs: Any) -> dict[str, float]:
             # what Pilot.press does, minus its wait for an idle CPU (a second on a busy machine)
             event = events.Key(name, None)
             event.set_sender(app)
+            assert app._driver is not None  # noqa: SLF001
             app._driver.send_message(event)  # noqa: SLF001
 
         t0 = time.perf_counter()
@@ -145,6 +146,7 @@ async def _open_once(ds: Any, ckpt: Any, probs: Any) -> dict[str, float]:
         await until(lambda: isinstance(app.screen, InsightScreen) and app.screen.computed >= 1)
         out["confusion"] = time.perf_counter() - t0
         screen = app.screen
+        assert isinstance(screen, InsightScreen)
         names = [spec.name for spec in screen.specs]
         for name in names[1:]:
             t0 = time.perf_counter()

@@ -260,3 +260,29 @@ async def test_the_views_follow_a_run_at_each_epoch_end(make_app, synthetic, mon
         np.testing.assert_array_equal(screen.current.input.probs, app.view.predictions.probabilities)
         view = screen.query_one(ConfusionPanel).result.view
         assert view.counts.sum() == len(synthetic.y_test)
+
+
+async def test_fashion_class_names(make_app):
+    import dataclasses
+
+    from engine.insight.confusion import class_names_for
+
+    names = class_names_for("fashion-mnist", 10)
+    assert names[0] == "T-shirt/top"
+    data = dataclasses.replace(make_dataset(n_train=300, n_test=60, side=8), name="fashion-mnist",
+                               title="Fashion-MNIST", class_names=names)
+    session = TrainingSession(TrainConfig(dataset="synthetic", hidden=(8,), epochs=1, val_size=30), data)
+    list(session.run())
+    app = make_app(data)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_insight(pilot, session.checkpoint())
+        text = screen_text(app)
+        assert "T-shirt/" in text and "Sneaker" in text            # row labels, cut to 8
+        panel = screen.query_one(ConfusionPanel)
+        assert panel.result.view.class_names == names
+        await press(pilot, "tab")
+        await wait_for(pilot, lambda: screen.shown.get("mistakes") is not None, what="the mistakes view")
+        mp = screen.query_one(MistakesPanel)
+        if mp.mistakes:
+            m = mp.mistakes[0]
+            assert f"true {names[m.true][:10]}" in screen_text(app)

@@ -68,6 +68,7 @@ class MistakesPanel(Widget, can_focus=True):
         self.page = 0
         self.selected = 0                    # position on the page
         self.mode = "ascii"
+        self._arts: dict[tuple[int, str], list[str]] = {}   # (test index, shading) -> drawn lines
 
     # -- the insight contract ------------------------------------------------------------------
     def unavailable(self, inp: ModelInput) -> str | None:
@@ -80,6 +81,8 @@ class MistakesPanel(Widget, can_focus=True):
                               class_names(inp), inp.label)
 
     def show(self, result: MistakesResult) -> None:
+        if self.result is None or result.x is not self.result.x:
+            self._arts.clear()
         self.result = result
         n = len(result.names)
         if self.true_class is not None and self.true_class >= n:
@@ -235,6 +238,18 @@ class MistakesPanel(Widget, can_focus=True):
             lines.append((f"{short(names[c], name_w):<{name_w}}{pct:5.1f}%"[:w], style))
         return lines
 
+    def art(self, index: int, margin: int) -> list[str]:
+        """Test image ``index`` drawn (cached: a page is redrawn at every selection move)."""
+        assert self.result is not None
+        key = (index, self.shading)
+        lines = self._arts.get(key)
+        if lines is None:
+            if len(self._arts) > 4096:
+                self._arts.clear()
+            r = self.result
+            lines = self._arts[key] = render_image(r.x[index], r.max_value, self.shading, IMG_W, IMG_H, margin)
+        return lines
+
     def render(self) -> RenderResult:
         out = Text(no_wrap=True, overflow="crop")
         r = self.result
@@ -248,7 +263,7 @@ class MistakesPanel(Widget, can_focus=True):
         chosen = self.selected_mistake() if self.has_focus else None
         for k in range(0, len(items), cols):
             row = items[k : k + cols]
-            arts = [render_image(r.x[m.index], r.max_value, self.shading, IMG_W, IMG_H, margin) for m in row]
+            arts = [self.art(m.index, margin) for m in row]
             caps = [self.caption(m) for m in row]
             for line in range(IMG_H):
                 for j, m in enumerate(row):

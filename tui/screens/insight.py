@@ -29,11 +29,12 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
 from engine import events as ev
 from tui.insight import ModelInput, ViewSpec, registered
+from tui.widgets.key_line import KeyLine
 
 log = logging.getLogger(__name__)
 internal = logging.getLogger("termnist.internal")
@@ -126,7 +127,7 @@ class InsightScreen(Screen[None]):
                     widget = spec.build()
                     self.views[spec.name] = widget
                     yield widget
-        yield Footer(compact=True)
+        yield KeyLine()       # Footer's per-key widgets cost more than a view to restyle
 
     def on_mount(self) -> None:
         if not self.specs:
