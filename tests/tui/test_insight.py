@@ -286,3 +286,18 @@ async def test_fashion_class_names(make_app):
         if mp.mistakes:
             m = mp.mistakes[0]
             assert f"true {names[m.true][:10]}" in screen_text(app)
+
+
+async def test_ascii_only_terminal_shades_with_characters(make_app, sample, small_model, truth):
+    from tui.ascii_art import RAMP
+
+    _probs, _y, _preds, cm = truth
+    app = make_app(sample, ascii_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_insight(pilot, small_model)
+        text = screen_text(app)
+        assert text.isascii()
+        row0 = next(line.split() for line in text.splitlines() if line.split()[:1] == ["0"])
+        share = cm[0, 0] / cm[0].sum()
+        assert row0[1] == f"{cm[0, 0]}{RAMP[int(round(share * (len(RAMP) - 1)))]}"   # "194@"
+        assert "Enter Images" in text                          # the key line spells keys in ASCII

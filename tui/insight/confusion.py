@@ -276,6 +276,7 @@ class CellImagesScreen(ModalScreen[None]):
     CellImagesScreen { align: center middle; }
     CellImagesScreen > Vertical { width: 100%; height: 100%; border: thick $accent; background: $panel; }
     CellImagesScreen DigitPreview { height: 1fr; }
+    CellImagesScreen.-ascii > Vertical { border: ascii $accent; }
     """
     BINDINGS = [Binding("escape,q", "dismiss(None)", "Close")]
 
@@ -298,6 +299,7 @@ class CellImagesScreen(ModalScreen[None]):
         from tui.runner import make_predictions
         from tui.widgets.digit_preview import DigitPreview
 
+        self.set_class(ascii_only(self), "-ascii")
         r, idx = self.result, self.indices
         preview = self.query_one(DigitPreview)
         preview.set_images(r.x[idx], r.y[idx], tuple(r.view.class_names), r.max_value)

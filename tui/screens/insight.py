@@ -95,6 +95,9 @@ class InsightScreen(Screen[None]):
     InsightScreen TabbedContent { height: 1fr; }
     InsightScreen TabPane { padding: 0; height: 1fr; }
     InsightScreen .insight-note { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    /* ASCII-only terminal: no underline bar (box-drawing characters); the active tab reversed */
+    InsightScreen.-ascii Underline { display: none; }
+    InsightScreen.-ascii Tab.-active { text-style: reverse bold; }
     """
     BINDINGS = [
         Binding("escape,f9", "close", "Close", key_display="Esc"),
@@ -130,6 +133,9 @@ class InsightScreen(Screen[None]):
         yield KeyLine()       # Footer's per-key widgets cost more than a view to restyle
 
     def on_mount(self) -> None:
+        from tui.terminal import ascii_only
+
+        self.set_class(ascii_only(self), "-ascii")
         if not self.specs:
             self.query_one("#insight-title", Static).update("Insight: no views installed")
             return
