@@ -157,6 +157,12 @@ async def _open_once(ds: Any, ckpt: Any, probs: Any) -> dict[str, float]:
         key("tab")
         await until(lambda: screen.active == names[0])
         out["back to the first tab (cached)"] = time.perf_counter() - t0
+        key("escape")
+        await until(lambda: not isinstance(app.screen, InsightScreen))
+        t0 = time.perf_counter()
+        key("f9")
+        await until(lambda: app.screen is screen)
+        out["F9 again (the screen is kept; same model)"] = time.perf_counter() - t0
     return out
 
 

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 internal = logging.getLogger("termnist.internal")
 
 NO_MODEL = "No model yet: train (F5) or load (Ctrl+O) a model."
+SCREEN_NAME = "insight"
 PROBS_WAIT_S = 3.0       # at an epoch end: how long to wait for the preview's probabilities
 
 
@@ -168,7 +169,15 @@ class InsightScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.workers.cancel_node(self)
-        self.dismiss(None)
+        self._cancel_wait()
+        self.computing.clear()
+        if self.app.screen is self:
+            self.app.pop_screen()
+
+    def on_screen_resume(self) -> None:
+        """Opened again: the model may have changed meanwhile (nothing to do if not)."""
+        if self.specs and self.is_mounted:
+            self.reload()
 
     # -- the model ---------------------------------------------------------------------------------
     def reload(self, probs: Any = None, label: str | None = None) -> None:
@@ -346,9 +355,13 @@ class InsightScreen(Screen[None]):
 
 
 def open_insight(app: Any) -> None:
-    """F9: the Insight screen (once)."""
-    if any(isinstance(s, InsightScreen) for s in app.screen_stack):
-        if isinstance(app.screen, InsightScreen):
-            app.screen.dismiss(None)       # F9 again closes it (as Escape does)
+    """F9: the Insight screen; F9 on it closes it. The screen is built once per app and kept
+    (installed): opening it again costs a resume, not a mount of every tab."""
+    if isinstance(app.screen, InsightScreen):
+        app.screen.action_close()
         return
-    app.push_screen(InsightScreen())
+    if any(isinstance(s, InsightScreen) for s in app.screen_stack):
+        return                              # under a dialog of its own: that dialog first
+    if not app.is_screen_installed(SCREEN_NAME):
+        app.install_screen(InsightScreen(), SCREEN_NAME)
+    app.push_screen(SCREEN_NAME)
