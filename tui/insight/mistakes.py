@@ -6,7 +6,7 @@ preview's zoom screen), ``u`` switches ASCII / half blocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from tui.terminal import ascii_only
 LIMIT = 500              # mistakes kept per filter (the worst first)
 IMG_W, IMG_H = 14, 7     # as the Digits preview draws a digit
 GAP = 2
+FIRST_PAGE = 24          # mistakes drawn by compute() (a page at 120x40 holds 16)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class MistakesResult:
     max_value: float
     names: tuple[str, ...]
     label: str
+    arts: dict[tuple[int, str], list[str]] = field(default_factory=dict)   # the first page, drawn
 
     @property
     def n_wrong(self) -> int:
@@ -75,14 +77,22 @@ class MistakesPanel(Widget, can_focus=True):
         return mismatch(inp)
 
     def compute(self, inp: ModelInput) -> MistakesResult:
+        from engine.insight.mistakes import worst_mistakes
+
         probs = test_probs(inp)
         ds = inp.dataset
-        return MistakesResult(probs, np.asarray(ds.y_test).astype(np.int64), ds.x_test, float(ds.max_value),
-                              class_names(inp), inp.label)
+        y = np.asarray(ds.y_test).astype(np.int64)
+        # the first page's images are drawn here, in the worker, in both shadings: the view
+        # opens without drawing a digit on the UI thread
+        margin = 2 if min(ds.x_test.shape[1:3]) >= 24 else 0
+        arts = {(m.index, mode): render_image(ds.x_test[m.index], ds.max_value, mode, IMG_W, IMG_H, margin)
+                for m in worst_mistakes(probs, y, FIRST_PAGE) for mode in ("ascii", "blocks")}
+        return MistakesResult(probs, y, ds.x_test, float(ds.max_value), class_names(inp), inp.label, arts)
 
     def show(self, result: MistakesResult) -> None:
         if self.result is None or result.x is not self.result.x:
             self._arts.clear()
+        self._arts.update(result.arts)
         self.result = result
         n = len(result.names)
         if self.true_class is not None and self.true_class >= n:
