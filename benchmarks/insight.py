@@ -173,7 +173,7 @@ def _app_views(res: SectionResult, ds: Any, ckpt: Any, probs: Any, repeat: int, 
     table = Table(f"Insight screen (F9) in the app, {APP_SIZE[0]}x{APP_SIZE[1]}, 784-512-256-10, "
                   f"{data_label(opts)}: key to drawn", ["view", "probabilities known", "cold", "target"])
     runs: dict[str, list[dict[str, float]]] = {"known": [], "cold": []}
-    reps = max(2, repeat // 2)
+    reps = repeat
     with blas_threads(1):
         for _ in range(reps):
             runs["known"].append(asyncio.run(_open_once(ds, ckpt, probs)))
