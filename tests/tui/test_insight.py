@@ -301,3 +301,24 @@ async def test_ascii_only_terminal_shades_with_characters(make_app, sample, smal
         share = cm[0, 0] / cm[0].sum()
         assert row0[1] == f"{cm[0, 0]}{RAMP[int(round(share * (len(RAMP) - 1)))]}"   # "194@"
         assert "Enter Images" in text                          # the key line spells keys in ASCII
+
+
+async def test_a_model_loaded_while_open_is_shown(make_app, sample, small_model):
+    """Ctrl+O while the screen is open: the app's ModelLoaded reaches the screen (forward)."""
+    from engine.checkpoint import Checkpoint
+    from engine.mlp import MLP
+    from tui import messages as msg
+    from tui.controllers.models import LoadedModel
+
+    app = make_app(sample)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_insight(pilot, small_model)
+        before = screen.query_one(ConfusionPanel).result.view.counts.copy()
+        other = Checkpoint(MLP((784, 10), rng=np.random.default_rng(1)), small_model.config, {})
+        app.post_message(msg.ModelLoaded(LoadedModel("other.npz", other, sample, None, None)))
+        await wait_for(pilot, lambda: screen.current is not None and screen.current.input.model is other.model,
+                       what="the loaded model taken")
+        await wait_for(pilot, lambda: screen.shown.get("confusion") == screen.current.version, what="recomputed")
+        counts = screen.query_one(ConfusionPanel).result.view.counts
+        assert counts.sum() == before.sum() and not np.array_equal(counts, before)
+        assert "784-10" in screen_text(app)

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 internal = logging.getLogger("termnist.internal")
 
 NO_MODEL = "No model yet: train (F5) or load (Ctrl+O) a model."
+TRAINING_NOTE = "Training: the views show the model at the end of each epoch (the first is under way)."
 SCREEN_NAME = "insight"
 PROBS_WAIT_S = 3.0       # at an epoch end: how long to wait for the preview's probabilities
 
@@ -64,6 +65,8 @@ def current_input(app: Any) -> Current | None:
         ckpt = model.checkpoint(last_completed_epoch=True)
         ds = getattr(model, "dataset", None) or app.dataset
         epochs = int(ckpt.metadata.get("epochs_done", 0) or 0)
+        if epochs == 0 and getattr(app, "training", False):
+            return None                            # random weights: wait for the first epoch's end
         run = getattr(getattr(app, "trainer", None), "run_count", 0)
         label = f"epoch {epochs}" + (f" of run {run}" if run else "")
         preview_label = f"epoch {epochs}"
@@ -201,7 +204,7 @@ class InsightScreen(Screen[None]):
                 self.current = cur          # same weights, and now the probabilities
             return
         self.current = cur
-        self.idle_note = NO_MODEL
+        self.idle_note = TRAINING_NOTE if cur is None and getattr(self.app, "training", False) else NO_MODEL
         self.shown.clear()
         self.computing.clear()
         title = self.query_one("#insight-title", Static)
@@ -224,7 +227,11 @@ class InsightScreen(Screen[None]):
             return
         if self.shown.get(name) == cur.version or self.computing.get(name) == cur.version:
             return
-        why = widget.unavailable(cur.input)
+        try:
+            why = widget.unavailable(cur.input)
+        except Exception as exc:  # noqa: BLE001 - a view's bug: logged, said, the app goes on
+            internal.error("insight view %s: unavailable() failed", name, exc_info=exc)
+            why = f"this view failed ({exc})"
         if why is not None:
             self._note(name, f"Not available for this model: {why}.")
             widget.display = False
@@ -313,8 +320,7 @@ class InsightScreen(Screen[None]):
         self.shown.clear()
         self.computing.clear()
         self.query_one("#insight-title", Static).update("Insight: training")
-        self.idle_note = (f"Training: the views show the model at the end of each epoch (epoch "
-                          f"{event.start_epoch + 1} is under way).")
+        self.idle_note = TRAINING_NOTE
         for spec in self.specs:
             self._note(spec.name, self.idle_note)
             self.views[spec.name].display = False
