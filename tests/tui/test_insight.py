@@ -260,6 +260,8 @@ async def test_the_views_follow_a_run_at_each_epoch_end(make_app, synthetic, mon
         np.testing.assert_array_equal(screen.current.input.probs, app.view.predictions.probabilities)
         view = screen.query_one(ConfusionPanel).result.view
         assert view.counts.sum() == len(synthetic.y_test)
+        steps, losses = screen.current.input.extra["step_losses"]       # the chart's curve, for health
+        assert len(steps) == len(losses) > 0
 
 
 async def test_fashion_class_names(make_app):

@@ -15,6 +15,7 @@ test images at each epoch end) are reused as ``ModelInput.probs`` when they cove
 test set, so the forward pass over 10,000 test images happens once per epoch end: the screen
 waits for them (at most ``PROBS_WAIT_S``) before computing. A view's result carrying the
 test-set probabilities it computed (``result.probs``) shares them with the other tabs too.
+``ModelInput.extra["step_losses"]``: (global steps, training losses) of the chart's curve.
 """
 
 from __future__ import annotations
@@ -87,7 +88,13 @@ def current_input(app: Any) -> Current | None:
     net = ckpt.model
     sizes = "-".join(str(s) for s in net.sizes)
     describe = f"{label}: {sizes} {net.activation} on {ds.title} ({len(ds.x_test):,} test images)"
-    return Current(ModelInput(net, ds, history, label, probs), version, describe, preview_label)
+    extra: dict[str, Any] = {}
+    try:        # the loss curve the chart holds (decimated to at most ~2,000 points)
+        steps, losses = app.chart.data.train_loss.points()
+        extra["step_losses"] = (tuple(steps), tuple(losses))
+    except Exception:  # noqa: BLE001 - no chart (another app): the views do without
+        pass
+    return Current(ModelInput(net, ds, history, label, probs, extra), version, describe, preview_label)
 
 
 class InsightScreen(Screen[None]):
