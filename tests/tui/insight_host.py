@@ -31,9 +31,8 @@ class ViewHost(App):
     def on_mount(self) -> None:
         self.view.focus()
 
-    def on_message(self, message: Any) -> None:   # record the view's messages (ApplyFix ...)
-        if type(message).__module__.startswith("tui.insight"):
-            self.messages.append(message)
+    def on_apply_fix(self, message: Any) -> None:   # tui.insight.health.ApplyFix, as it bubbles up
+        self.messages.append(message)
 
     async def feed(self, inp: ModelInput | None = None) -> Any:
         """What the Insight screen does with a new ModelInput; returns the computed result."""
@@ -48,11 +47,15 @@ class ViewHost(App):
 
 
 def train_small(dataset: Any, hidden: tuple[int, ...] = (32, 16), epochs: int = 1, **settings: Any) -> tuple[Any, list]:
-    """A small model trained briefly on ``dataset`` (seeded: the same every time) and its history."""
+    """A small model trained briefly on ``dataset`` (seeded, one BLAS thread: the same every
+    time on a machine) and its history."""
+    from threadpoolctl import threadpool_limits
+
     from engine.training import TrainConfig, TrainingSession
 
     cfg = TrainConfig(**{"hidden": hidden, "epochs": epochs, "val_size": 500, "lr": 0.1, "seed": 0, **settings})
-    session = TrainingSession(cfg, dataset)
-    for _ in session.run():
-        pass
+    with threadpool_limits(limits=1, user_api="blas"):
+        session = TrainingSession(cfg, dataset)
+        for _ in session.run():
+            pass
     return session.checkpoint().model, list(session.history)

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 
 from engine.insight.units import DIVERGING_RAMP, diverging_levels
 
 LEVELS = 4
 #: colour of level -4..4 (index level + 4): blue for negative, orange for positive, both getting
 #: brighter with the weight's size; zero is the background grey. All xterm-256 palette colours.
-COLOURS = ("#5fafff", "#005fff", "#0000af", "#00005f", "#1c1c1c", "#5f0000", "#af5f00", "#ff8700", "#ffd787")
+COLOURS = ("#5fafff", "#0087ff", "#0000d7", "#000087", "#1c1c1c", "#870000", "#d75f00", "#ff8700", "#ffd787")
 UPPER = "\u2580"
 #: activation strip glyphs, from nothing to the layer's largest activation
 STRIP = " \u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
@@ -45,25 +45,30 @@ def tile_size(image_shape: tuple[int, int], max_cols: int = 14) -> tuple[int, in
     return cols, max(1, (px_rows + 1) // 2)
 
 
-def diverging_tile(image: np.ndarray, cols: int, rows: int, ascii_only: bool = False) -> list[Text]:
-    """One weight image (values in [-1, 1]) as ``rows`` lines of ``cols`` cells."""
+def diverging_tile(image: np.ndarray, cols: int, rows: int, ascii_only: bool = False) -> list[list[Segment]]:
+    """One weight image (values in [-1, 1]) as ``rows`` lines of ``cols`` cells, each line a
+    list of Rich segments (runs of one style merged)."""
     if ascii_only:
         lv = diverging_levels(image, rows, cols, LEVELS)
-        lines = []
-        for row in lv:
-            t = Text()
-            for v in row:
-                t.append(DIVERGING_RAMP[int(v) + LEVELS], _style(int(v), None))
-            lines.append(t)
-        return lines
+        return [_runs([(DIVERGING_RAMP[int(v) + LEVELS], _style(int(v), None)) for v in row]) for row in lv]
     lv = diverging_levels(image, 2 * rows, cols, LEVELS)
-    lines = []
-    for top, bottom in zip(lv[0::2], lv[1::2]):
-        t = Text()
-        for a, b in zip(top, bottom):
-            t.append(UPPER, _style(int(a), int(b)))
-        lines.append(t)
-    return lines
+    return [_runs([(UPPER, _style(int(a), int(b))) for a, b in zip(top, bottom)])
+            for top, bottom in zip(lv[0::2], lv[1::2])]
+
+
+def _runs(cells: list[tuple[str, Style]]) -> list[Segment]:
+    out: list[Segment] = []
+    text, style = "", None
+    for ch, st in cells:
+        if st is style:
+            text += ch
+            continue
+        if text:
+            out.append(Segment(text, style))
+        text, style = ch, st
+    if text:
+        out.append(Segment(text, style))
+    return out
 
 
 def strip(values: Sequence[float] | np.ndarray, width: int, ascii_only: bool = False) -> str:

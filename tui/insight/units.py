@@ -20,10 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -36,6 +39,9 @@ from tui.terminal import ascii_only
 #: how many of the most active units (for the selected digit) are highlighted
 TOP_UNITS = 8
 SIDE_WIDTH = 32
+BOLD = Style(bold=True)
+DIM = Style(dim=True)
+HIGHLIGHT = Style(bold=True, reverse=True)
 ORDERS = ("unit", "response")
 
 
@@ -74,6 +80,8 @@ class UnitGrid(Widget):
         self.n_pages = 1
         self.per_page = 1
         self.shown_units: list[int] = []                      # units on the page last drawn
+        self._lines: list[Strip] | None = None
+        self._lines_for: tuple[int, int] = (0, 0)
 
     def tiling(self) -> tuple[int, int, int, int]:
         """(tile columns, tile rows, cells wide, cells tall) for the current size."""
@@ -96,44 +104,60 @@ class UnitGrid(Widget):
             return
         _, pages = self.paging()
         self.page = min(max(self.page + delta, 0), pages - 1)
+        self.refresh_tiles()
+
+    def refresh_tiles(self) -> None:
+        self._lines = None
         self.refresh()
 
-    def render(self) -> Text:
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self._lines is None or self._lines_for != (width, self.size.height):
+            self._lines = self._draw()
+            self._lines_for = (width, self.size.height)
+        if y < len(self._lines):
+            return self._lines[y].adjust_cell_length(width)
+        return Strip.blank(width)
+
+    def _draw(self) -> list[Strip]:
+        """The page as strips of Rich segments (Textual's Content is too slow for ~2,000
+        differently coloured cells a page)."""
         if self.images is None:
-            return Text("waiting for a model...", style="dim")
+            return [Strip([Segment("waiting for a model...", DIM)])]
         n_cols, n_rows, cols, rows = self.tiling()
         self.per_page, self.n_pages = n_cols * n_rows, max(1, -(-len(self.order) // (n_cols * n_rows)))
         self.page = min(self.page, self.n_pages - 1)
         start = self.page * self.per_page
         self.shown_units = [int(u) for u in self.order[start : start + self.per_page]]
         total = len(self.order)
-        out = Text(f"units {start + 1}-{start + len(self.shown_units)} of {total}  page {self.page + 1}/{self.n_pages}",
-                   style="bold")
+        lines = [Strip([Segment(f"units {start + 1}-{start + len(self.shown_units)} of {total}  "
+                                f"page {self.page + 1}/{self.n_pages}", BOLD)])]
         ascii_mode = ascii_only(self)
+        gap = Segment(" ")
         for r in range(n_rows):
             row_units = self.shown_units[r * n_cols : (r + 1) * n_cols]
             if not row_units:
                 break
-            label = Text()
+            label: list[Segment] = []
             tiles = []
             for k, unit in enumerate(row_units):
                 if k:
-                    label.append(" ")
+                    label.append(gap)
                 if unit in self.highlight:
                     tag = f"*{unit} {self.highlight[unit]:.2g}"[:cols]
-                    label.append(f"{tag:<{cols}}", style="bold reverse")
+                    label.append(Segment(f"{tag:<{cols}}", HIGHLIGHT))
                 else:
-                    label.append(f"{unit:<{cols}}", style="dim")
+                    label.append(Segment(f"{unit:<{cols}}", DIM))
                 tiles.append(diverging_tile(self.images[unit], cols, rows, ascii_mode))
-            out.append("\n")
-            out.append_text(label)
+            lines.append(Strip(label))
             for line in range(rows):
-                out.append("\n")
+                segs: list[Segment] = []
                 for k, tile in enumerate(tiles):
                     if k:
-                        out.append(" ")
-                    out.append_text(tile[line])
-        return out
+                        segs.append(gap)
+                    segs.extend(tile[line])
+                lines.append(Strip(segs))
+        return lines
 
 
 class UnitsView(Vertical, can_focus=True):
@@ -213,7 +237,7 @@ class UnitsView(Vertical, can_focus=True):
             grid.order = np.argsort(-self.activations[0].values, kind="stable")
         else:
             grid.order = np.arange(n_units)
-        grid.refresh()
+        grid.refresh_tiles()
         self._draw_side()
 
     def _draw_side(self) -> None:
@@ -246,7 +270,9 @@ class UnitsView(Vertical, can_focus=True):
             out.append(f"{name:<3} ")
             out.append(strip(layer.values, width, ascii_mode), style="green")
         out.append("\nmost active: ")
-        out.append(" ".join(str(u) for u, _ in self.responsive[:6]), style="bold")
+        out.append(" ".join(str(u) for u, _ in self.responsive[:6]) or "none", style="bold")
+        arrows = "Left/Right" if ascii_mode else "\u2190/\u2192"
+        out.append(f"\n\n{arrows} digit  0-9 class\nPgUp/PgDn page  o order", style="dim")
         self.query_one("#units-side", Static).update(out)
         order = f"response to #{self.index}" if self.order == "response" else "number"
         self.query_one("#units-status", Static).update(
