@@ -287,3 +287,21 @@ def test_robustness_and_health_refuse_a_model_for_other_images(sample):
     other = ModelInput(MLP((64, 8, 10), rng=np.random.default_rng(0)), sample)
     for view in (RobustnessView(), HealthView()):
         assert "takes 64 inputs" in view.unavailable(other)
+
+
+def test_robustness_subsamples_with_a_fixed_seed(inp):
+    from tui.insight.robustness import measure
+
+    a, b = measure(inp, n_images=300), measure(inp, n_images=300)
+    assert a.n_images == 300 and a.n_total == len(inp.dataset.y_test) and a.curves == b.curves
+    ds = inp.dataset
+    idx = sample_indices(len(ds.y_test), 300)
+    assert len(set(idx.tolist())) == 300
+    assert a.curves == robustness_curves(inp.model, ds.x_test[idx], ds.y_test[idx], ds.max_value, seed=0)
+    assert "accuracy on 300 of 2,000 test images (a fixed sample, seed 0)" in table_text(a)
+
+
+def table_text(result) -> str:
+    from tui.insight.robustness import table
+
+    return table(result).plain

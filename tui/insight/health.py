@@ -180,6 +180,10 @@ class HealthView(VerticalScroll, can_focus=True):
         width = self.size.width or 80
         self.query_one("#health-body", Static).update(render(result, width, ascii_only(self)))
 
+    def on_resize(self) -> None:
+        if self.result is not None:      # the gradient bars follow the width
+            self.show(self.result)
+
     def action_fix(self, n: int) -> None:
         r = self.result
         if r is None or not 1 <= n <= len(r.fixes):

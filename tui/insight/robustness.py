@@ -29,7 +29,8 @@ from tui.insight.health import sample_indices
 from tui.terminal import BOX_TO_ASCII, ascii_only
 
 #: test images the curves are computed on (a fixed sample): about 1 s for 784-512-256-10 on one core
-ROBUST_IMAGES = 1000
+#: (standard error of an accuracy near 90% on 2,000 images: 0.7 points)
+ROBUST_IMAGES = 2000
 #: thicker/thinner need images at least this many pixels across (MNIST's 28, not 8x8 digits)
 MIN_STROKE_SIDE = 16
 SEED = 0
