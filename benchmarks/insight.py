@@ -171,5 +171,5 @@ def _app_views(res: SectionResult, model: Any, ds: Any, history: Any, repeat: in
     table.add("Units view: page turn (PgDn to painted)", "-", fmt_ms(res.data["units page turn"]), "-", "-")
     table.notes.append(f"median of {repeat} after a warm-up; the Units grid shows "
                        f"{res.data['units per page at 120x40']} units a page at 120x40; the Robustness compute "
-                       "runs all 4 perturbations (16 levels) on its fixed 2,000-image sample")
+                       "runs all 4 perturbations (16 levels) on its fixed 1,000-image sample")
     res.tables.append(table)

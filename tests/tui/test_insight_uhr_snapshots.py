@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tui.conftest import press
 from tests.tui.insight_host import ViewHost, train_small
 from tui.insight import ModelInput
 from tui.insight.health import HealthView
@@ -33,7 +32,7 @@ def _host(view, inp, *keys):
         await app.feed()
         await pilot.pause()
         if keys:
-            await press(pilot, *keys)
+            await pilot.press(*keys)
         await pilot.pause()
 
     return app, before

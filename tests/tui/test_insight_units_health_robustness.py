@@ -15,7 +15,7 @@ from engine.insight.robustness import robustness_curves
 from engine.insight.units import layer_strip, responsive_units
 from engine.mlp import MLP
 from tests.factories import make_dataset
-from tests.tui.conftest import press, settle
+from tests.tui.conftest import settle
 from tests.tui.insight_host import ViewHost, train_small
 from tests.tui.screen_text import screen_text
 from tui.insight import ModelInput, registered
@@ -59,11 +59,14 @@ async def test_units_shows_the_engines_probabilities_and_pages(inp):
         assert f"pred {top}" in text and f"true {int(inp.dataset.y_test[0])}" in text
         bar_line = next(line for line in text.splitlines() if line.rstrip().endswith(f"{probs[top] * 100:5.1f}%"))
         assert f" {top} " in bar_line and "\u2588" in bar_line
-        await press(pilot, "pagedown")
+        await pilot.press("pagedown")
+        await pilot.pause()
         assert "units 7-12 of 32  page 2/6" in screen_text(app) and grid.shown_units == list(range(6, 12))
-        await press(pilot, "pagedown", "pagedown", "pagedown", "pagedown", "pagedown")
+        await pilot.press("pagedown", "pagedown", "pagedown", "pagedown", "pagedown")
+        await pilot.pause()
         assert "units 31-32 of 32  page 6/6" in screen_text(app)        # stops at the last page
-        await press(pilot, "pageup")
+        await pilot.press("pageup")
+        await pilot.pause()
         assert "page 5/6" in screen_text(app)
 
 
@@ -80,23 +83,28 @@ async def test_units_highlight_follows_the_selected_digit(inp):
     app = ViewHost(UnitsView(), inp)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.feed()
-        await press(pilot, "right", "right")
+        await pilot.press("right", "right")
+        await pilot.pause()
         view = app.query_one(UnitsView)
         assert view.index == 2 and "test #2 " in screen_text(app)
         x = inp.dataset.x_test[2].reshape(-1).astype(np.float32) / np.float32(255)
         expected = {u: a for u, a in responsive_units(inp.model, x, top=8) if a > 0}
         assert app.query_one(UnitGrid).highlight == expected and expected
-        await press(pilot, "o")                      # order by response: the most active unit first
+        await pilot.press("o")                      # order by response: the most active unit first
+        await pilot.pause()
         best = max(expected, key=lambda u: expected[u])
         grid = app.query_one(UnitGrid)
         assert grid.shown_units[0] == best
         assert f"*{best} " in screen_text(app) and "by response to #2" in screen_text(app)
-        await press(pilot, "7")                      # the next test image of class 7
+        await pilot.press("7")                      # the next test image of class 7
+        await pilot.pause()
         assert int(inp.dataset.y_test[view.index]) == 7 and view.index > 2
         at = view.index
-        await press(pilot, "left")
+        await pilot.press("left")
+        await pilot.pause()
         assert view.index == at - 1
-        await press(pilot, "o")
+        await pilot.press("o")
+        await pilot.pause()
         assert app.query_one(UnitGrid).shown_units[:3] == [0, 1, 2]
 
 
@@ -172,10 +180,12 @@ async def test_health_hint_fix_keys_post_apply_fix(inp):
         text = screen_text(app)
         assert "memorising" in text and "[1]  add weight decay (next run)" in text
         assert "[2]  augment with random shifts (next run)" in text
-        await press(pilot, "1", "2")
+        await pilot.press("1", "2")
+        await pilot.pause()
         await settle(pilot)
         assert [m.code for m in app.messages if isinstance(m, ApplyFix)] == [eh.FIX_WEIGHT_DECAY, eh.FIX_AUGMENT]
-        await press(pilot, "4")                                 # no fourth fix: nothing asked
+        await pilot.press("4")                                 # no fourth fix: nothing asked
+        await pilot.pause()
         await settle(pilot)
         assert len([m for m in app.messages if isinstance(m, ApplyFix)]) == 2
 
@@ -188,7 +198,8 @@ async def test_health_uses_step_losses_from_extra(inp):
         await pilot.pause()
         assert [h.code for h in result.hints] == ["flat"] and result.fixes == [eh.FIX_RAISE_LR]
         assert "barely moves" in screen_text(app) and "no training history" in screen_text(app)
-        await press(pilot, "1")
+        await pilot.press("1")
+        await pilot.pause()
         await settle(pilot)
         assert [m.code for m in app.messages if isinstance(m, ApplyFix)] == [eh.FIX_RAISE_LR]
         boom = ModelInput(inp.model, inp.dataset, (), extra={"step_losses": [2.3] * 20, "diverged": True})

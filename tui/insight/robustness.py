@@ -28,9 +28,10 @@ from tui.insight import ModelInput, ViewSpec
 from tui.insight.health import sample_indices
 from tui.terminal import BOX_TO_ASCII, ascii_only
 
-#: test images the curves are computed on (a fixed sample): about 1 s for 784-512-256-10 on one core
-#: (standard error of an accuracy near 90% on 2,000 images: 0.7 points)
-ROBUST_IMAGES = 2000
+#: test images the curves are computed on (a fixed sample): 0.5 s for 784-512-256-10 on one core
+#: of a 2-core machine at load average 4, 16 levels (2,000 images: 2.2 s at load 7). The standard error of an
+#: accuracy near 90% on 1,000 images is about 1 point, far below the drops the curves show.
+ROBUST_IMAGES = 1000
 #: thicker/thinner need images at least this many pixels across (MNIST's 28, not 8x8 digits)
 MIN_STROKE_SIDE = 16
 SEED = 0
