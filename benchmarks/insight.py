@@ -98,7 +98,7 @@ def run(opts: Options) -> SectionResult:
                        f"one epoch of training first (test accuracy {float(np.mean(preds == y)):.2%})")
     res.tables.append(table)
     with blas_threads(1):
-        _app_views(res, model, ds, history, repeat, opts)
+        _app_views(res, model, ds, history, 1 if opts.quick else repeat, opts)
     return res
 
 

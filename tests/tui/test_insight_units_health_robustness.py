@@ -316,3 +316,15 @@ def table_text(result) -> str:
     from tui.insight.robustness import table
 
     return table(result).plain
+
+
+def test_health_table_names_the_right_unit_measure(inp):
+    from tui.insight.health import measure, render
+
+    sig_model = MLP((784, 16, 10), activation="sigmoid", rng=np.random.default_rng(0))
+    text = render(measure(ModelInput(sig_model, inp.dataset))).plain
+    assert "saturated" in text.splitlines()[1]
+    leaky = MLP((784, 16, 10), activation="leaky_relu", rng=np.random.default_rng(0))
+    row = next(line for line in render(measure(ModelInput(leaky, inp.dataset))).plain.splitlines()
+               if line.startswith("dense0"))
+    assert row.split()[4] == "-"

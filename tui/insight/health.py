@@ -111,6 +111,8 @@ def render(r: HealthResult, width: int = 80, ascii_mode: bool = False) -> Text:
     bar_w = max(4, min(20, width - 58))
     for i, g in enumerate(s.gradients):
         share = _pct(shares[i]) if i < len(shares) else "output"
+        if s.activation == "leaky_relu" and i < len(shares):
+            share = "-"                  # a leaky unit always passes a gradient: never dead
         frac = g.grad_rms / top if top > 0 and math.isfinite(g.grad_rms) else 0.0
         bar = ("#" if ascii_mode else "\u2588") * max(1 if frac > 0 else 0, round(frac * bar_w))
         out.append(f"\n{g.name:<8}{_num(g.grad_rms):>10}{_num(g.weight_rms):>12}{_num(g.ratio):>13}{share:>11}  ")
