@@ -328,3 +328,33 @@ def test_health_table_names_the_right_unit_measure(inp):
     row = next(line for line in render(measure(ModelInput(leaky, inp.dataset))).plain.splitlines()
                if line.startswith("dense0"))
     assert row.split()[4] == "-"
+
+
+async def test_health_on_a_real_oscillating_run_offers_halving_the_lr(sample):
+    # a real run at 10x the healthy learning rate (momentum 0.9), its step losses handed over in
+    # ModelInput.extra as the Insight screen does
+    from engine import events as ev
+    from engine.datasets import Dataset
+    from engine.training import TrainConfig, TrainingSession
+
+    ds = Dataset(name="mnist", title="MNIST", x_train=sample.x_train[:3000], y_train=sample.y_train[:3000],
+                 x_test=sample.x_test[:500], y_test=sample.y_test[:500], class_names=sample.class_names,
+                 source=sample.source, is_sample=True, max_value=sample.max_value)
+    cfg = TrainConfig(hidden=(64,), epochs=3, val_size=1000, lr=0.5, seed=0)
+    session = TrainingSession(cfg, ds, progress_every=10)
+    losses: list[float] = []
+    for e in session.run():
+        if isinstance(e, ev.BatchProgress):
+            losses += [loss for _, loss in e.points]
+    inp = ModelInput(session.checkpoint().model, ds, session.history, "epoch 3",
+                     extra={"step_losses": losses, "batch_size": cfg.batch_size})
+    app = ViewHost(HealthView(), inp)
+    async with app.run_test(size=(80, 24)) as pilot:
+        result = await app.feed()
+        await pilot.pause()
+        assert "oscillating" in [h.code for h in result.hints] and result.fixes[0] == eh.FIX_HALVE_LR
+        assert "learning rate is probably too high" in " ".join(screen_text(app).split())   # wrapped
+        assert "[1]  halve the learning rate" in screen_text(app)
+        await pilot.press("1")
+        await pilot.pause()
+        assert [m.code for m in app.messages] == [eh.FIX_HALVE_LR]
