@@ -68,6 +68,9 @@ async def test_units_shows_the_engines_probabilities_and_pages(inp):
         await pilot.press("pageup")
         await pilot.pause()
         assert "page 5/6" in screen_text(app)
+        await pilot.press("[", "[", "]")                      # the same, where PgUp/PgDn are missing
+        await pilot.pause()
+        assert "page 4/6" in screen_text(app)
 
 
 async def test_units_at_120x40_uses_the_room(inp):
