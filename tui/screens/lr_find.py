@@ -177,7 +177,7 @@ class LRFindScreen(Screen[None]):
 
     # -- results -------------------------------------------------------------------------------
     @guarded
-    def on_lr_find_screen_update(self, message: LRFindScreen.Update) -> None:
+    def on_lrfind_screen_update(self, message: LRFindScreen.Update) -> None:   # Textual's name for it
         self.feed(message.item)
 
     def feed(self, item: Any) -> None:

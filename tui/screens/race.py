@@ -205,7 +205,7 @@ class RaceScreen(Screen[None]):
                 best_acc = best.val_acc if best.val_acc is not None else best.train_acc
                 what = "finished" if event.reason == "completed" else event.reason
                 self.set_status(f"{what}: {best.optimizer} leads"
-                                + (f" with {100 * best_acc:.1f}% validation accuracy" if best_acc is not None else "")
+                                + (f" ({100 * best_acc:.1f}% val acc)" if best_acc is not None else "")
                                 + "; F5 races again, Esc closes")
             case RaceFailed():
                 self.running = False

@@ -87,6 +87,16 @@ class RaceData:
                 self.curves[name].rank = rank
         self.version += 1
 
+    def loss_ceiling(self) -> float | None:
+        """The top of the loss axis: 1.2 x the highest of the racers' median first-10-step
+        losses (where they all start), so one racer's early spike does not flatten the chart."""
+        starts = []
+        for c in self.curves.values():
+            first = sorted(c.steps.ys[:10])
+            if first:
+                starts.append(first[len(first) // 2])
+        return 1.2 * max(starts) if starts else None
+
     @property
     def empty(self) -> bool:
         return not any(len(c.steps) for c in self.curves.values())
@@ -144,11 +154,15 @@ class RaceChart(PlotextPlot):
         plt.xlabel("epoch")
         if self.mode == "loss":
             plt.ylabel("train loss")
+            top = self.data.loss_ceiling()
+            if ys_all and top is not None and top < max(ys_all):
+                plt.ylim(min(ys_all), top)            # a first-steps spike would flatten the rest
         else:
             plt.ylabel("val acc %")
             if ys_all:
-                lo = min(ys_all)
-                plt.ylim(max(0.0, lo - max(1.0, (100.0 - lo) * 0.1)), 100.0)
+                lo, top = min(ys_all), max(ys_all)
+                pad = max(0.5, (top - lo) * 0.15)
+                plt.ylim(max(0.0, lo - pad), min(100.0, top + pad))
         self.refresh()
 
     def render(self) -> RenderResult:
