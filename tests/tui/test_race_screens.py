@@ -76,9 +76,15 @@ async def test_escape_stops_a_long_race_and_quitting_does_not_hang(make_app, syn
         await press(pilot, "f5")                          # again, then quit while it runs
         await wait_for(pilot, lambda: screen.running and screen.race is not None and not screen.chart.data.empty,
                        what="the second race")
+        race = screen.race
         t0 = time.monotonic()
         app.exit()
     assert time.monotonic() - t0 < 10
+    assert race.stop_requested                            # the worker was told to stop
+    deadline = time.monotonic() + 10
+    while race._running and time.monotonic() < deadline:  # noqa: SLF001 - and it did
+        time.sleep(0.05)
+    assert not race._running                              # noqa: SLF001
 
 
 async def test_lr_finder_plots_and_enter_puts_the_suggestion_in_the_form(make_app, synthetic):

@@ -191,7 +191,7 @@ def legend(data: RaceData, ascii_mode: bool = False, columns: int = 2, width: in
         rank = f"{c.rank}." if c.rank is not None else ""
         figs = "diverged" if c.diverged else " ".join(
             p for p in (f"loss {c.last_loss:.3f}" if c.last_loss is not None else "",
-                        f"acc {c.last_acc:.1f}%" if c.last_acc is not None else "") if p)
+                        f"{c.last_acc:.1f}%" if c.last_acc is not None else "") if p)
         body = f" {rank}{c.name} {c.lr:g} {figs}"
         text.append(mark, style=f"bold color({c.colour})")
         text.append(body[: cell - len(mark)].ljust(cell - len(mark)))
