@@ -5,7 +5,8 @@ whose lr grows exponentially, step by step, from ``start_lr`` (1e-6) to ``end_lr
 ``lr_i = start_lr * (end_lr / start_lr) ** (i / (steps - 1))``. Each step's training loss
 is recorded and smoothed as fastai does (exponential moving average, beta 0.98, debiased by
 ``1 - beta ** (i + 1)``). The run stops early when the smoothed loss exceeds 4 x the best
-smoothed loss so far, or is not finite (the loss exploded); else at ``end_lr``.
+smoothed loss so far, or is not finite (the loss exploded); else at ``end_lr``. The test
+drives the lr itself: the config's schedule and warm-up are not used, nor is augmentation.
 
 **The suggestion: the lr of the smoothed loss's minimum, divided by 10** (fastai's
 ``lr_min``). The steepest descent of the smoothed loss (fastai's ``lr_steep``, first 10%
