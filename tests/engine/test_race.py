@@ -144,3 +144,13 @@ def test_bad_race_setup_refused(data):
         Race(CFG, data, optimizers=("sgd",), lrs={"adam": 0.1})
     with pytest.raises(ConfigError):
         Race(CFG.replace(val_size=5000), data)
+
+
+def test_without_a_validation_set_the_ranking_uses_training_accuracy(data):
+    events = list(Race(CFG.replace(val_size=0, epochs=1), data, optimizers=("sgd", "adam")).run())
+    ends = [e for e in events if isinstance(e, RaceEpoch)]
+    assert all(e.val_acc is None and e.val_loss is None for e in ends)
+    done = events[-1]
+    assert isinstance(done, RaceFinished)
+    accs = [r.train_acc for r in done.results]
+    assert accs == sorted(accs, reverse=True)
