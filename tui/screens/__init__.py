@@ -73,6 +73,20 @@ def forward(app: Any, message: Any) -> None:
             listen(message)
 
 
+def _open_race(app: Any) -> None:
+    from tui.screens.race import RaceScreen
+
+    if not isinstance(app.screen, RaceScreen):
+        app.push_screen(RaceScreen())
+
+
+def _open_lr_find(app: Any) -> None:
+    from tui.screens.lr_find import LRFindScreen
+
+    if not isinstance(app.screen, LRFindScreen):
+        app.push_screen(LRFindScreen())
+
+
 SCREENS: tuple[ScreenSpec, ...] = (
     # Data: where the dataset was found, download it, or choose a directory. Priority: a
     # focused Input would take ctrl+d as "delete right" (Delete does that too).
@@ -80,4 +94,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("help", "f1,question_mark", "Help", _open_help, key_display="F1"),
     ScreenSpec("draw", "f8", "Draw", _open_draw),
     ScreenSpec("insight", "f9", "Insight", _open_insight),
+    # Race and LR finder: priority, so a focused Input (the form's) cannot take ctrl+r/ctrl+l
+    ScreenSpec("race", "ctrl+r", "Race", _open_race, key_display="^r", priority=True),
+    ScreenSpec("lr_find", "ctrl+l", "LR find", _open_lr_find, key_display="^l", priority=True),
 )
