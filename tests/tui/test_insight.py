@@ -260,8 +260,8 @@ async def test_the_views_follow_a_run_at_each_epoch_end(make_app, synthetic, mon
         np.testing.assert_array_equal(screen.current.input.probs, app.view.predictions.probabilities)
         view = screen.query_one(ConfusionPanel).result.view
         assert view.counts.sum() == len(synthetic.y_test)
-        steps, losses = screen.current.input.extra["step_losses"]       # the chart's curve, for health
-        assert len(steps) == len(losses) > 0
+        extra = screen.current.input.extra                  # what the Health view reads
+        assert len(extra["step_losses"]) > 0 and extra["batch_size"] == 64 and extra["diverged"] is False
 
 
 async def test_fashion_class_names(make_app):
@@ -324,3 +324,24 @@ async def test_a_model_loaded_while_open_is_shown(make_app, sample, small_model)
         counts = screen.query_one(ConfusionPanel).result.view.counts
         assert counts.sum() == before.sum() and not np.array_equal(counts, before)
         assert "784-10" in screen_text(app)
+
+
+async def test_every_registered_view_is_a_tab_and_a_health_fix_reaches_the_form(make_app, sample, small_model):
+    """With the units/health/robustness views installed: one tab each, each computed for the
+    model when shown; a Health fix (ApplyFix) changes the settings form for the next run."""
+    from tui.insight import registered
+    from tui.insight.health import ApplyFix
+
+    app = make_app(sample)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_insight(pilot, small_model)
+        names = [spec.name for spec in registered()]
+        assert names[:2] == ["confusion", "mistakes"] and len(screen.views) == len(names)
+        for name in names[1:]:
+            await press(pilot, "tab")
+            await wait_for(pilot, lambda n=name: screen.shown.get(n) == screen.current.version,
+                           timeout=60, what=f"the {name} view")
+            assert screen.active == name
+        lr = float(app.form.values()["lr"])
+        screen.views[names[0]].post_message(ApplyFix("halve_lr"))
+        await wait_for(pilot, lambda: float(app.form.values()["lr"]) == pytest.approx(lr / 2), what="the lr halved")

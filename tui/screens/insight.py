@@ -15,7 +15,9 @@ test images at each epoch end) are reused as ``ModelInput.probs`` when they cove
 test set, so the forward pass over 10,000 test images happens once per epoch end: the screen
 waits for them (at most ``PROBS_WAIT_S``) before computing. A view's result carrying the
 test-set probabilities it computed (``result.probs``) shares them with the other tabs too.
-``ModelInput.extra["step_losses"]``: (global steps, training losses) of the chart's curve.
+``ModelInput.extra``: "step_losses" (the run's recent training losses, oldest first, from the
+chart), "batch_size", "diverged" -- what the Health view reads. The Health view's one-key
+fixes (``ApplyFix``) are applied here, to the settings form for the next run.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ internal = logging.getLogger("termnist.internal")
 NO_MODEL = "No model yet: train (F5) or load (Ctrl+O) a model."
 TRAINING_NOTE = "Training: the views show the model at the end of each epoch (the first is under way)."
 SCREEN_NAME = "insight"
+STEP_LOSSES = 300        # recent step losses handed to the views (ModelInput.extra)
 PROBS_WAIT_S = 3.0       # at an epoch end: how long to wait for the preview's probabilities
 
 
@@ -56,7 +59,7 @@ class Current:
     preview_label: str = ""       # the label the preview's predictions of these weights carry
 
 
-def current_input(app: Any) -> Current | None:
+def current_input(app: Any, diverged: bool = False) -> Current | None:
     """A ModelInput for the app's model (the last completed epoch of the run being trained,
     or the model the last run left, or a loaded one), or None when there is none."""
     model = app.current_model()
@@ -88,12 +91,16 @@ def current_input(app: Any) -> Current | None:
     net = ckpt.model
     sizes = "-".join(str(s) for s in net.sizes)
     describe = f"{label}: {sizes} {net.activation} on {ds.title} ({len(ds.x_test):,} test images)"
-    extra: dict[str, Any] = {}
-    try:        # the loss curve the chart holds (decimated to at most ~2,000 points)
-        steps, losses = app.chart.data.train_loss.points()
-        extra["step_losses"] = (tuple(steps), tuple(losses))
-    except Exception:  # noqa: BLE001 - no chart (another app): the views do without
-        pass
+    # for the Health view (tui/insight/health.py): the run's recent training losses, oldest
+    # first (the chart's curve: one per step until a long run makes the chart thin it), the
+    # batch size of those steps, whether the run diverged
+    extra: dict[str, Any] = {"batch_size": int(getattr(ckpt.config, "batch_size", 64)), "diverged": diverged}
+    if version[0] == "run":
+        try:
+            _steps, losses = app.chart.data.train_loss.points()
+            extra["step_losses"] = [float(v) for v in losses[-STEP_LOSSES:]]
+        except Exception:  # noqa: BLE001 - no chart (another app): the views do without
+            pass
     return Current(ModelInput(net, ds, history, label, probs, extra), version, describe, preview_label)
 
 
@@ -130,6 +137,7 @@ class InsightScreen(Screen[None]):
         self.last_svg: Path | None = None
         self.computed = 0                                # compute() calls finished (tests)
         self.idle_note = NO_MODEL                        # what the views say with no model
+        self.diverged = False                            # the run in view stopped on a NaN/inf loss
 
     # -- layout ----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -196,7 +204,7 @@ class InsightScreen(Screen[None]):
         these weights; if the weights are newer already, the wait goes on (that epoch's end
         is on its way, with its own probabilities)."""
         try:
-            cur = current_input(self.app)
+            cur = current_input(self.app, self.diverged)
         except Exception as exc:  # noqa: BLE001 - a dead trainer child, a damaged checkpoint
             log.warning("insight: no model: %s", exc)
             cur = None
@@ -311,7 +319,10 @@ class InsightScreen(Screen[None]):
         if isinstance(event, ev.EpochEnded):
             self._epoch_ended(event)
         elif isinstance(event, ev.RunStarted):
+            self.diverged = False
             self._run_started(event)
+        elif isinstance(event, ev.Diverged):
+            self.diverged = True
         elif isinstance(event, ev.Finished) and self.waiting_for is None:
             self.reload()           # the end of a run (nothing awaited: most likely the same weights)
         elif update is not None and hasattr(update, "probabilities") and hasattr(update, "label"):
@@ -349,6 +360,20 @@ class InsightScreen(Screen[None]):
         if self._wait_timer is not None:
             self._wait_timer.stop()
             self._wait_timer = None
+
+    # -- the Health view's fixes ---------------------------------------------------------------------
+    def on_apply_fix(self, message: Any) -> None:
+        """A hint's one-key fix (tui.insight.health.ApplyFix): the settings form changes for the
+        next run (tui.insight.fixes), and a notification says what changed."""
+        from tui.insight.fixes import FixError, apply_fix_to_form
+
+        message.stop()
+        try:
+            text = apply_fix_to_form(message.code, self.app.form)  # type: ignore[attr-defined]
+        except (FixError, ValueError) as exc:
+            self.notify(str(exc), title="Fix not applied", severity="warning")
+            return
+        self.notify(text, title="Fix applied")
 
     # -- exports --------------------------------------------------------------------------------------
     def action_export_svg(self) -> None:
