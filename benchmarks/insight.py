@@ -7,6 +7,7 @@ median of 7 runs (3 with --quick).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -97,4 +98,170 @@ def run(opts: Options) -> SectionResult:
     table.notes.append(f"median of {repeat} runs after a warm-up (robustness 'all curves': one run); "
                        f"one epoch of training first (test accuracy {float(np.mean(preds == y)):.2%})")
     res.tables.append(table)
+    with blas_threads(1):
+        _app_views(res, model, ds, history, 1 if opts.quick else repeat, opts)
+    _screen_views(res, ds, session.checkpoint(), probs, repeat, opts)
     return res
+
+
+def _app_views(res: SectionResult, model: Any, ds: Any, history: Any, repeat: int, opts: Options) -> None:
+    """The Units, Health and Robustness views (tui/insight) opened in a headless app at 120x40:
+    a new view mounted, unavailable + compute + show, until the screen is painted."""
+    import asyncio
+
+    from textual.app import App
+
+    from tui.insight import ModelInput
+    from tui.insight.health import HealthView
+    from tui.insight.robustness import RobustnessView
+    from tui.insight.units import UnitGrid, UnitsView
+
+    inp = ModelInput(model, ds, tuple(history), "epoch 1",
+                     extra={"step_losses": [2.3 * 0.99 ** i for i in range(300)], "batch_size": 128})
+    table = Table(f"Insight views in the app at 120x40 (headless), 784-512-256-10, {data_label(opts)}",
+                  ["view", "compute", "show + paint", "open (mount to painted)", "target"])
+
+    async def painted(pilot: Any) -> None:
+        """Every pending message handled, then one frame laid out and drawn (what Pilot.pause
+        does, without its wait for the CPU to go idle, which would add its own sleeps)."""
+        await pilot._wait_for_screen()          # noqa: SLF001 - the exact frame, for timing
+        pilot.app.screen._on_timer_update()     # noqa: SLF001
+
+    async def measure() -> None:
+        app: App[None] = App()
+        async with app.run_test(size=(120, 40)) as pilot:
+            views: list[tuple[str, Any, bool]] = [("Units", UnitsView, True), ("Health", HealthView, True),
+                                                  ("Robustness", RobustnessView, False)]
+            for name, cls, has_target in views:
+                computes, shows, opens = [], [], []
+                for _ in range(repeat + 1):                     # the first is a warm-up
+                    t0 = time.perf_counter()
+                    view: Any = cls()
+                    await app.mount(view)
+                    await painted(pilot)
+                    assert view.unavailable(inp) is None
+                    t1 = time.perf_counter()
+                    result = view.compute(inp)
+                    t2 = time.perf_counter()
+                    view.show(result)
+                    await painted(pilot)
+                    t3 = time.perf_counter()
+                    computes.append(t2 - t1)
+                    shows.append(t3 - t2)
+                    opens.append(t3 - t0)
+                    if cls is UnitsView:
+                        grid = view.query_one(UnitGrid)
+                        turns = []
+                        for _ in range(repeat):
+                            t4 = time.perf_counter()
+                            view.action_page(1)
+                            await painted(pilot)
+                            turns.append(time.perf_counter() - t4)
+                        res.data["units page turn"] = median(turns)
+                        res.data["units per page at 120x40"] = grid.per_page
+                    await view.remove()
+                c, sh, op = median(computes[1:]), median(shows[1:]), median(opens[1:])
+                res.data[f"{name} view: compute"] = c
+                res.data[f"{name} view: show + paint"] = sh
+                res.data[f"{name} view: open"] = op
+                table.add(f"{name} view", fmt_ms(c), fmt_ms(sh), fmt_ms(op),
+                          "< 200 ms" if has_target else "- (compute in a worker, stated)")
+                if has_target:
+                    res.target(f"{name} view opens at 120x40", fmt_ms(op), "< 200 ms", op < VIEW_TARGET)
+
+    asyncio.run(measure())
+    table.add("Units view: page turn (PgDn to painted)", "-", fmt_ms(res.data["units page turn"]), "-", "-")
+    table.notes.append(f"median of {repeat} after a warm-up; the Units grid shows "
+                       f"{res.data['units per page at 120x40']} units a page at 120x40; the Robustness compute "
+                       "runs all 4 perturbations (16 levels) on its fixed 1,000-image sample")
+    res.tables.append(table)
+
+
+# ------------------------------------------------------------------ the views in the app (F9)
+APP_SIZE = (120, 40)
+
+
+async def _open_once(ds: Any, ckpt: Any, probs: Any) -> dict[str, float]:
+    """One app at 120x40 under Pilot: F9 to the confusion matrix drawn, Tab to each next view
+    drawn, and back to the first (cached). ``probs``: the app already has the test-set
+    probabilities (as after an epoch end), else None (a cold open: the forward pass too)."""
+    import asyncio
+
+    from textual import events
+
+    from tui.app import TermnistApp
+    from tui.runner import make_predictions
+    from tui.screens.insight import InsightScreen
+
+    from textual.worker import WorkerCancelled
+
+    app = TermnistApp(load_dataset_fn=lambda name, data_dir: ds, remember=False, autosave=False, trainer="thread")
+    out: dict[str, float] = {}
+    async with app.run_test(size=APP_SIZE) as pilot:
+        with contextlib.suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.model = ckpt
+        app.view.predictions = make_predictions(probs, ds.y_test, "loaded model") if probs is not None else None
+
+        async def until(cond: Any) -> None:
+            while not cond():
+                await asyncio.sleep(0.001)
+            await pilot.pause(0)           # the screen processed its pending messages: drawn
+
+        def key(name: str) -> None:
+            # what Pilot.press does, minus its wait for an idle CPU (a second on a busy machine)
+            event = events.Key(name, None)
+            event.set_sender(app)
+            assert app._driver is not None  # noqa: SLF001
+            app._driver.send_message(event)  # noqa: SLF001
+
+        t0 = time.perf_counter()
+        key("f9")
+        await until(lambda: isinstance(app.screen, InsightScreen) and app.screen.computed >= 1)
+        out["confusion"] = time.perf_counter() - t0
+        screen = app.screen
+        assert isinstance(screen, InsightScreen)
+        names = [spec.name for spec in screen.specs]
+        for name in names[1:]:
+            t0 = time.perf_counter()
+            key("tab")
+            await until(lambda n=name: n in screen.shown)
+            out[name] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        key("tab")
+        await until(lambda: screen.active == names[0])
+        out["back to the first tab (cached)"] = time.perf_counter() - t0
+        key("escape")
+        await until(lambda: not isinstance(app.screen, InsightScreen))
+        t0 = time.perf_counter()
+        key("f9")
+        await until(lambda: app.screen is screen)
+        out["F9 again (the screen is kept; same model)"] = time.perf_counter() - t0
+    return out
+
+
+def _screen_views(res: SectionResult, ds: Any, ckpt: Any, probs: Any, repeat: int, opts: Options) -> None:
+    """Each view of the Insight screen opening, key to drawn, under Pilot at 120x40."""
+    import asyncio
+
+    table = Table(f"Insight screen (F9) in the app, {APP_SIZE[0]}x{APP_SIZE[1]}, 784-512-256-10, "
+                  f"{data_label(opts)}: key to drawn", ["view", "probabilities known", "cold", "target"])
+    runs: dict[str, list[dict[str, float]]] = {"known": [], "cold": []}
+    reps = repeat
+    with blas_threads(1):
+        for _ in range(reps):
+            runs["known"].append(asyncio.run(_open_once(ds, ckpt, probs)))
+            runs["cold"].append(asyncio.run(_open_once(ds, ckpt, None)))
+    for name in runs["known"][0]:
+        known = median([r[name] for r in runs["known"]])
+        cold = median([r[name] for r in runs["cold"]])
+        table.add(name, fmt_ms(known), fmt_ms(cold), "< 200 ms")
+        res.data[f"app: {name} (probabilities known)"] = known
+        res.data[f"app: {name} (cold)"] = cold
+        res.target(f"app: {name} opens (probabilities known)", fmt_ms(known), "< 200 ms", known < VIEW_TARGET)
+    table.notes.append(f"median of {reps} app sessions each; 'probabilities known': the app has the test set's "
+                       "probabilities of this model (after an epoch end, or a load), 'cold': the view computes "
+                       "them (one forward pass, shared by the next tabs); the first row includes pushing the "
+                       "screen; Tab switches to the next view")
+    res.tables.append(table)

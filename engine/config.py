@@ -22,7 +22,7 @@ from engine.errors import ConfigError
 from engine.init import INIT_NAMES
 from engine.losses import LOSS_NAMES
 from engine.mlp import DTYPE_NAMES
-from engine.optim import OPTIMIZER_NAMES, SCHEDULE_NAMES
+from engine.optim import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULE_NAMES
 
 #: The allowed values of each choice setting: each registry's own names, in display order.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -200,7 +200,7 @@ def _memory_parts(config: TrainConfig, n_features: int, n_classes: int,
     sizes = (n_features, *config.hidden, n_classes)
     itemsize = np.dtype(config.dtype).itemsize
     n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-    copies = 2 + {"sgd": 0, "momentum": 1, "nesterov": 1, "adam": 2}[config.optimizer] + 1  # +1 last-good
+    copies = 2 + OPTIMIZERS[config.optimizer].state_slots + 1  # +1 last-good
     batch = config.batch_size if n_train is None else min(config.batch_size, max(n_train, 1))
     act = 3 * max(batch, 1000) * sum(sizes)  # forward caches + eval chunk
     return int(n_params * copies * itemsize), int(act * itemsize)

@@ -9,11 +9,19 @@ i.e. L2 regularisation coupled into the gradient; biases are never decayed):
 SGD           p <- p - lr * g
 momentum      v <- mu * v + g;           p <- p - lr * v          (v starts at 0: PyTorch style)
 Nesterov      v <- mu * v + g;           p <- p - lr * (g + mu * v)
+AdaGrad       G <- G + g^2;              p <- p - lr * g / (sqrt(G) + eps)   (G starts at 0, eps 1e-10)
+RMSProp       s <- rho s + (1-rho) g^2;  p <- p - lr * g / (sqrt(s) + eps)   (s starts at 0,
+              rho 0.99, eps 1e-8: PyTorch's defaults; no momentum, not centred)
 Adam          m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;  t <- t + 1
               p <- p - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m/(1-b1^t), v_hat = v/(1-b2^t)
 
 ``state_dict()`` returns copies: ``"step"`` (int64 scalar array) and ``"velocity/<name>"``
-(SGD with momentum) or ``"m/<name>"``, ``"v/<name>"`` (Adam).
+(SGD with momentum), ``"sum/<name>"`` (AdaGrad), ``"square_avg/<name>"`` (RMSProp) or
+``"m/<name>"``, ``"v/<name>"`` (Adam).
+
+The registry :data:`OPTIMIZERS` (name -> :class:`OptimizerSpec`) is the one list of
+optimizers: ``OPTIMIZER_NAMES`` (and so ``engine.config.CHOICES``), ``make_optimizer`` and the
+memory estimate derive from it.
 """
 
 from __future__ import annotations
@@ -28,7 +36,6 @@ import numpy as np
 from engine.errors import ConfigError
 from engine.layers import flat_views
 
-OPTIMIZER_NAMES: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam")
 SCHEDULE_NAMES: tuple[str, ...] = ("constant", "step", "cosine")
 
 
@@ -329,6 +336,100 @@ class Adam(Optimizer):
         np.subtract(p, tmp, out=p)
 
 
+
+class AdaGrad(Optimizer):
+    """AdaGrad (Duchi et al. 2011): each parameter's step shrinks with its summed squared
+    gradients. No lr decay and no initial accumulator value (PyTorch's defaults)."""
+
+    _slots = ("sum",)
+    _scratch_names = ("buf", "tmp")
+
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float,
+        eps: float = 1e-10,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.eps = _check_positive("eps", eps)
+        super().__init__(params, lr, weight_decay)
+
+    def _update(self, p, g, state, work, lr):
+        acc, tmp = state["sum"], work["tmp"]     # g may be work["buf"]: only tmp is written
+        np.multiply(g, g, out=tmp)
+        np.add(acc, tmp, out=acc)
+        np.sqrt(acc, out=tmp)
+        np.add(tmp, self.eps, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        np.multiply(tmp, lr, out=tmp)
+        np.subtract(p, tmp, out=p)
+
+
+class RMSProp(Optimizer):
+    """RMSProp (Tieleman & Hinton 2012): the step is divided by a running RMS of the gradient.
+    Plain (no momentum, not centred); rho 0.99 and eps 1e-8 as PyTorch's ``RMSprop``."""
+
+    _slots = ("square_avg",)
+    _scratch_names = ("buf", "tmp")
+
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        lr: float,
+        rho: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.rho = _check_unit("rho", rho)
+        self.eps = _check_positive("eps", eps)
+        super().__init__(params, lr, weight_decay)
+
+    def _update(self, p, g, state, work, lr):
+        sq, tmp = state["square_avg"], work["tmp"]   # g may be work["buf"]: only tmp is written
+        np.multiply(sq, self.rho, out=sq)
+        np.multiply(g, g, out=tmp)
+        np.multiply(tmp, 1.0 - self.rho, out=tmp)
+        np.add(sq, tmp, out=sq)
+        np.sqrt(sq, out=tmp)
+        np.add(tmp, self.eps, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        np.multiply(tmp, lr, out=tmp)
+        np.subtract(p, tmp, out=p)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One entry of :data:`OPTIMIZERS`.
+
+    build(params, lr, momentum, weight_decay) -> Optimizer; state_slots: arrays of state
+    shaped like the params (the memory estimate); uses_momentum: whether the ``momentum``
+    setting acts; race_lr: a learning rate that trains the default MLP on MNIST well (the
+    race's and lr finder's starting point; adaptive methods want a much smaller lr).
+    """
+
+    build: Callable[[Mapping[str, np.ndarray], float, float, float], Optimizer]
+    state_slots: int
+    uses_momentum: bool
+    race_lr: float
+    summary: str
+
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    "sgd": OptimizerSpec(lambda p, lr, mu, wd: SGD(p, lr, momentum=0.0, weight_decay=wd),
+                         0, False, 0.1, "plain SGD"),
+    "momentum": OptimizerSpec(lambda p, lr, mu, wd: SGD(p, lr, momentum=mu, weight_decay=wd),
+                              1, True, 0.05, "SGD with momentum"),
+    "nesterov": OptimizerSpec(lambda p, lr, mu, wd: SGD(p, lr, momentum=mu, nesterov=True, weight_decay=wd),
+                              1, True, 0.05, "SGD with Nesterov momentum"),
+    "adagrad": OptimizerSpec(lambda p, lr, mu, wd: AdaGrad(p, lr, weight_decay=wd),
+                             1, False, 0.05, "AdaGrad"),
+    "rmsprop": OptimizerSpec(lambda p, lr, mu, wd: RMSProp(p, lr, weight_decay=wd),
+                             1, False, 0.001, "RMSProp (rho 0.99)"),
+    "adam": OptimizerSpec(lambda p, lr, mu, wd: Adam(p, lr, weight_decay=wd),
+                          2, False, 0.001, "Adam (betas 0.9, 0.999)"),
+}
+OPTIMIZER_NAMES: tuple[str, ...] = tuple(OPTIMIZERS)
+
 def make_optimizer(
     name: str,
     params: Mapping[str, np.ndarray],
@@ -336,19 +437,15 @@ def make_optimizer(
     momentum: float = 0.9,
     weight_decay: float = 0.0,
 ) -> Optimizer:
-    """"sgd" (plain; ``momentum`` ignored), "momentum", "nesterov" or "adam" (``momentum``
-    ignored; betas 0.9, 0.999). Unknown names or bad values raise ConfigError."""
-    if name == "sgd":
-        return SGD(params, lr, momentum=0.0, weight_decay=weight_decay)
-    if name == "momentum":
-        return SGD(params, lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "nesterov":
-        return SGD(params, lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
-    if name == "adam":
-        return Adam(params, lr, weight_decay=weight_decay)
-    raise ConfigError(
-        "optimizer", f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZER_NAMES)}"
-    )
+    """An optimizer of :data:`OPTIMIZERS` by name: "sgd" (plain; ``momentum`` ignored),
+    "momentum", "nesterov", "adagrad", "rmsprop" or "adam" (these three ignore ``momentum``).
+    Unknown names or bad values raise ConfigError."""
+    spec = OPTIMIZERS.get(name)
+    if spec is None:
+        raise ConfigError(
+            "optimizer", f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZER_NAMES)}"
+        )
+    return spec.build(params, lr, momentum, weight_decay)
 
 
 # ---- learning-rate schedules ------------------------------------------------------------------

@@ -20,7 +20,7 @@ def test_engine_imports_no_ui_modules():
     loaded = _loaded_after(
         "import engine, engine.training, engine.checkpoint, engine.presets, engine.datasets,"
         " engine.idx, engine.mlp, engine.optim, engine.metrics, engine.gradcheck, engine.download,"
-        " engine.recovery, engine.augment"
+        " engine.recovery, engine.augment, engine.race, engine.lr_find"
     )
     assert not (loaded & set(UI_MODULES)), loaded & set(UI_MODULES)
 

@@ -37,7 +37,7 @@ from tui.model_files import ModelFiles
 from tui import keys, preferences
 from tui.panels import PANELS, Panels
 from tui.run_view import RunView
-from tui.screens import SCREENS, ScreenSpec
+from tui.screens import SCREENS, ScreenSpec, forward
 from tui.screens.data_screen import DataScreen
 from tui.screens.dialogs import ConfirmScreen
 from tui.screens.digit_detail import DigitScreen
@@ -307,6 +307,7 @@ class TermnistApp(App[int]):
     @guarded
     def on_training_event(self, message: msg.TrainingEvent) -> None:
         self.view.event(message.event)
+        forward(self, message)          # screens that follow the model (Insight, F9)
 
     @guarded
     def on_loss_points(self, message: msg.LossPoints) -> None:
@@ -319,6 +320,7 @@ class TermnistApp(App[int]):
     @guarded
     def on_predictions_ready(self, message: msg.PredictionsReady) -> None:
         self.view.predictions_ready(message.update)
+        forward(self, message)
 
     @guarded
     def on_run_log(self, message: msg.RunLog) -> None:
@@ -371,6 +373,7 @@ class TermnistApp(App[int]):
     @guarded
     def on_model_loaded(self, message: msg.ModelLoaded) -> None:
         self.files.loaded(message)
+        forward(self, message)
 
     @work(thread=True, exclusive=True, group="resume", exit_on_error=False)
     def _resume_worker(self, offer: bool, recovery: Any = None) -> None:

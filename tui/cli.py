@@ -15,8 +15,9 @@ from collections.abc import Sequence
 
 from tui.commands import UsageError
 
-COMMAND_MODULES = ("tui.commands.train", "tui.commands.data", "tui.commands.insight",
+COMMAND_MODULES: tuple[str, ...] = ("tui.commands.train", "tui.commands.data", "tui.commands.insight",
                    "tui.commands.runs")  # insight extends eval
+COMMAND_MODULES += ("tui.commands.race", "tui.commands.lr_find")   # optimizer race, LR range test
 LOG_FILE_HELP = "write the log here (default: termnist.log in the user log directory, or $TERMNIST_LOG_DIR)"
 # TERM values whose terminal cannot draw the app (no cursor addressing, no alternate screen)
 DUMB_TERMS = ("", "dumb", "unknown")
@@ -31,6 +32,8 @@ commands:
   download    fetch and verify MNIST, Fashion-MNIST or KMNIST
   datasets    list datasets and where they were found
   runs        the run history: list, show, compare, export, rm
+  race        race optimizers from the same initial weights and batch order
+  lr-find     LR range test: loss against a growing lr, and a suggested lr
 
 MNIST: Yann LeCun, Corinna Cortes, Christopher J.C. Burges (CC BY-SA 3.0).
 """

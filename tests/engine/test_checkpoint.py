@@ -175,3 +175,26 @@ def test_checkpoint_of_last_completed_epoch(trained):
     assert ck.metadata["epochs_done"] == 2
     w = session.model.get_weights()
     assert all(np.array_equal(w[k], ck.model.get_weights()[k]) for k in w)
+
+
+@pytest.mark.parametrize("optimizer, slot, lr", [("adagrad", "sum", 0.05), ("rmsprop", "square_avg", 0.001)])
+def test_adaptive_optimizer_state_survives_a_file_and_resume_is_exact(tmp_path, optimizer, slot, lr):
+    """AdaGrad/RMSProp: 2 epochs, save to a file, load, resume 1 more == 3 epochs straight."""
+    data = make_dataset()
+    cfg = CFG.replace(optimizer=optimizer, lr=lr, epochs=3)
+    full = TrainingSession(cfg, data)
+    list(full.run())
+    first = TrainingSession(cfg, data)
+    for e in first.run():
+        if isinstance(e, ev.EpochEnded) and e.epoch == 2:
+            first.stop()
+    path = save_checkpoint(tmp_path / f"{optimizer}.npz", first.checkpoint())
+    ck = load_checkpoint(path)
+    assert ck.optimizer_state is not None
+    assert f"{slot}/dense0.W" in ck.optimizer_state and int(ck.optimizer_state["step"]) > 0
+    for k, v in first.optimizer.state_dict().items():
+        np.testing.assert_array_equal(ck.optimizer_state[k], v)
+    second = TrainingSession(cfg, data, resume=ck)
+    list(second.run())
+    wf, ws = full.model.get_weights(), second.model.get_weights()
+    assert all(np.array_equal(wf[k], ws[k]) for k in wf)

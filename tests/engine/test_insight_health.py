@@ -130,3 +130,28 @@ def test_signals_on_hand_made_models():
     grads = gradient_strength(model, x, np.arange(32) % 3)
     assert [g.name for g in grads] == ["dense0", "dense1"] and all(g.grad_rms > 0 for g in grads)
     assert grads[0].ratio == pytest.approx(grads[0].grad_rms / grads[0].weight_rms)
+
+
+def test_relu_units_below_zero_from_the_start_stay_dead(sample):
+    # a real run whose first layer starts with a big negative bias on 40 of its 64 units: those
+    # ReLUs never fire, get no gradient and stay dead while the rest learn
+    from engine.optim import make_optimizer
+
+    ds = _subset(sample, 3000)
+    model = MLP((784, 64, 10), rng=np.random.default_rng(0))
+    model.params["dense0.b"][:40] = -20.0
+    opt = make_optimizer("momentum", model.params, lr=0.05, momentum=0.9, weight_decay=0.0)
+    x = to_features(ds.x_train, ds.max_value)
+    y = ds.y_train.astype(np.int64)
+    losses = []
+    order = np.random.default_rng(0).permutation(len(y))
+    for start in range(0, len(y) - 63, 64):
+        idx = order[start : start + 64]
+        loss, _ = model.loss_and_grads(x[idx], y[idx])
+        opt.step(model.grads)
+        losses.append(loss)
+    xt = to_features(ds.x_test, ds.max_value)
+    sig = measure_signals(model, xt, ds.y_test.astype(np.int64), losses)
+    assert sig.dead_share[0] == pytest.approx(40 / 64, abs=0.05) and sig.dead_share[0] >= health.DEAD_SHARE
+    codes = [h.code for h in hints([], sig)]
+    assert codes == ["dead_units"]               # the live units learn: no "flat", no "exploding"

@@ -15,7 +15,17 @@ import pytest
 from engine.errors import ConfigError
 from engine.layers import flat_views
 from engine.mlp import MLP
-from engine.optim import SGD, Adam, make_optimizer, make_schedule, tiled_base
+from engine.optim import (
+    OPTIMIZER_NAMES,
+    OPTIMIZERS,
+    SGD,
+    AdaGrad,
+    Adam,
+    RMSProp,
+    make_optimizer,
+    make_schedule,
+    tiled_base,
+)
 
 
 def laid_out(arrays, layout):
@@ -151,11 +161,118 @@ def test_adam_weight_decay_on_W_only(lay):
     np.testing.assert_allclose(p["dense0.b"], [5.1], atol=1e-6)
 
 
+# ---- AdaGrad and RMSProp --------------------------------------------------------------------
+# Expected values: the update rules written out per scalar in plain Python floats (an
+# implementation independent of the vectorised one), on the shared fixture's numbers.
+
+
+def _adagrad_ref(p0, gs, lr, eps=1e-10):
+    p, acc = p0, 0.0
+    for g in gs:
+        acc += g * g
+        p -= lr * g / (math.sqrt(acc) + eps)
+    return p
+
+
+def _rmsprop_ref(p0, gs, lr, rho, eps=1e-8):
+    p, sq = p0, 0.0
+    for g in gs:
+        sq = rho * sq + (1 - rho) * g * g
+        p -= lr * g / (math.sqrt(sq) + eps)
+    return p
+
+
+def test_adagrad_two_steps(lay):
+    # constant gradient: step 1 moves lr * g/|g| = 0.1; step 2 moves 0.1 / sqrt(2)
+    p = params(lay)
+    opt = AdaGrad(p, lr=0.1)
+    opt.step(grads(lay))
+    np.testing.assert_allclose(p["dense0.W"], [[0.9, -2.1]], atol=1e-8)
+    np.testing.assert_allclose(p["dense0.b"], [0.6], atol=1e-8)
+    opt.step(grads(lay))
+    step2 = 0.1 + 0.1 / math.sqrt(2)
+    np.testing.assert_allclose(p["dense0.W"], [[1 - step2, -2 - step2]], atol=1e-8)
+    close(p, [_adagrad_ref(1.0, [0.1, 0.1], 0.1), _adagrad_ref(-2.0, [0.2, 0.2], 0.1)],
+          _adagrad_ref(0.5, [-0.3, -0.3], 0.1))
+
+
+def test_adagrad_two_different_gradients(lay):
+    p = params(lay)
+    opt = AdaGrad(p, lr=0.1)
+    opt.step(grads(lay))
+    opt.step(grads(lay, w=(-0.3, 0.05), b=0.6))
+    close(p, [_adagrad_ref(1.0, [0.1, -0.3], 0.1), _adagrad_ref(-2.0, [0.2, 0.05], 0.1)],
+          _adagrad_ref(0.5, [-0.3, 0.6], 0.1))
+    # by hand for W[0,0]: 1 - 0.1 * 0.1/0.1 + 0.1 * 0.3/sqrt(0.1) = 0.9 + 0.0948683...
+    np.testing.assert_allclose(p["dense0.W"][0, 0], 0.9 + 0.03 / math.sqrt(0.1), atol=1e-8)
+
+
+def test_rmsprop_two_steps(lay):
+    # rho 0.9, constant g: s1 = 0.1 g^2 -> step lr/sqrt(0.1); s2 = 0.19 g^2 -> lr/sqrt(0.19)
+    p = params(lay)
+    opt = RMSProp(p, lr=0.01, rho=0.9)
+    opt.step(grads(lay))
+    np.testing.assert_allclose(p["dense0.W"], [[1 - 0.01 / math.sqrt(0.1), -2 - 0.01 / math.sqrt(0.1)]],
+                               atol=1e-8)
+    opt.step(grads(lay, w=(-0.3, 0.05), b=0.6))
+    close(p, [_rmsprop_ref(1.0, [0.1, -0.3], 0.01, 0.9), _rmsprop_ref(-2.0, [0.2, 0.05], 0.01, 0.9)],
+          _rmsprop_ref(0.5, [-0.3, 0.6], 0.01, 0.9))
+
+
+def test_rmsprop_default_rho_is_pytorchs():
+    # rho 0.99: the first step is lr * g / (0.1 |g|) = 10 lr
+    p = params()
+    RMSProp(p, lr=0.001).step(GRADS)
+    np.testing.assert_allclose(p["dense0.W"], [[0.99, -2.01]], atol=1e-7)
+
+
+def test_adagrad_and_rmsprop_weight_decay_on_W_only(lay):
+    # wd = 0.2: g_W' = [0.3, -0.2]; the first step of both moves every coordinate by
+    # lr * sign(g') (AdaGrad) and lr * sign(g') / sqrt(1 - rho) (RMSProp); b is not decayed.
+    p = params(lay, b=5.0)
+    AdaGrad(p, lr=0.1, weight_decay=0.2).step(grads(lay))
+    np.testing.assert_allclose(p["dense0.W"], [[0.9, -1.9]], atol=1e-8)
+    np.testing.assert_allclose(p["dense0.b"], [5.1], atol=1e-8)
+    p = params(lay, b=5.0)
+    RMSProp(p, lr=0.01, rho=0.75, weight_decay=0.2).step(grads(lay))
+    np.testing.assert_allclose(p["dense0.W"], [[0.98, -1.98]], atol=1e-7)
+    np.testing.assert_allclose(p["dense0.b"], [5.02], atol=1e-7)
+
+
+def test_registry_drives_names_and_choices():
+    from engine.config import CHOICES, TrainConfig
+
+    assert OPTIMIZER_NAMES == ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+    assert CHOICES["optimizer"] == OPTIMIZER_NAMES
+    for name in OPTIMIZER_NAMES:
+        TrainConfig(optimizer=name)
+        opt = make_optimizer(name, params(), lr=0.1)
+        assert len({k.split("/")[0] for k in opt.state_dict()} - {"step"}) == OPTIMIZERS[name].state_slots
+    assert isinstance(make_optimizer("adagrad", params(), 0.1), AdaGrad)
+    assert isinstance(make_optimizer("rmsprop", params(), 0.1), RMSProp)
+
+
+@pytest.mark.parametrize("name", ["adagrad", "rmsprop"])
+def test_new_optimizers_train_an_mlp_float32(name):
+    model = MLP((12, 8, 3), rng=np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    x = rng.random((64, 12), dtype=np.float32)
+    y = (x[:, 0] * 3).astype(np.int64)
+    opt = make_optimizer(name, model.params, lr=0.01)
+    first, _ = model.loss_and_grads(x, y)
+    for _ in range(100):
+        model.loss_and_grads(x, y)
+        opt.step(model.grads)
+    last, _ = model.loss_and_grads(x, y)
+    assert last < 0.7 * first
+    assert all(v.dtype == np.float32 for v in model.params.values())
+
+
 def test_updates_are_in_place_and_float32_stays_float32():
     p = {k: v.astype(np.float32) for k, v in params().items()}
     ids = {k: id(v) for k, v in p.items()}
     g32 = {k: v.astype(np.float32) for k, v in GRADS.items()}
-    for name in ("sgd", "momentum", "nesterov", "adam"):
+    for name in OPTIMIZER_NAMES:
         opt = make_optimizer(name, p, lr=0.01, weight_decay=0.001)
         opt.step(g32)
         for k, v in p.items():
@@ -163,7 +280,7 @@ def test_updates_are_in_place_and_float32_stays_float32():
             assert opt.params[k] is v
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adam"])
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 def test_flat_path_on_mlp_params_matches_per_parameter_path(name, weight_decay):
     model = MLP((12, 8, 5), rng=np.random.default_rng(0))
@@ -197,7 +314,7 @@ def test_tiled_base_rejects_gaps_reordering_and_strangers():
 # ---- state ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["momentum", "nesterov", "adam"])
+@pytest.mark.parametrize("name", ["momentum", "nesterov", "adagrad", "rmsprop", "adam"])
 def test_state_dict_round_trip_continues_identically(name):
     rng = np.random.default_rng(0)
     grads = [{k: rng.standard_normal(v.shape) for k, v in params().items()} for _ in range(4)]
@@ -207,7 +324,7 @@ def test_state_dict_round_trip_continues_identically(name):
         a.step(g)
     state = a.state_dict()
     assert int(state["step"]) == 2
-    slot = "velocity" if name != "adam" else "m"
+    slot = {"adam": "m", "adagrad": "sum", "rmsprop": "square_avg"}.get(name, "velocity")
     assert f"{slot}/dense0.W" in state
     pb = {k: v.copy() for k, v in pa.items()}
     b = make_optimizer(name, pb, lr=0.1)
@@ -263,7 +380,7 @@ def test_make_optimizer_kinds():
 @pytest.mark.parametrize(
     "kwargs, field",
     [
-        (dict(name="rmsprop"), "optimizer"),
+        (dict(name="adadelta"), "optimizer"),
         (dict(lr=0.0), "lr"),
         (dict(lr=float("nan")), "lr"),
         (dict(name="momentum", momentum=1.0), "momentum"),

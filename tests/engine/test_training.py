@@ -222,7 +222,7 @@ def test_memory_estimate_refuses_huge_network(data):
         ({"epochs": 0}, "epochs"),
         ({"activation": "softsign"}, "activation"),
         ({"loss": "hinge"}, "loss"),
-        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"optimizer": "adadelta"}, "optimizer"),
         ({"hidden": (0,)}, "hidden"),
         ({"momentum": 1.0}, "momentum"),
         ({"val_size": -1}, "val_size"),

@@ -26,6 +26,11 @@ def register(sub: Any) -> None:
                        help="also show the N test images the model gets most confidently wrong")
         base = e.get_default("func")
         e.set_defaults(func=lambda args: run_eval_mistakes(args, base))
+        e.add_argument("--confusion", metavar="FILE.csv|FILE.json", default=None,
+                       help="also write the confusion matrix to FILE (.csv: counts with per-class accuracy;"
+                            " .json: counts, class names, per-class accuracy, most confused pairs)")
+        with_mistakes = e.get_default("func")
+        e.set_defaults(func=lambda args: run_eval_confusion(args, with_mistakes))
     p = sub.add_parser(
         "predict", help="classify image files (PGM, PNG, ASCII art)",
         description="Classify image files with a saved model: PGM (P2/P5), PNG (needs the 'image' extra:"
@@ -83,6 +88,47 @@ def run_eval_mistakes(args: argparse.Namespace, base: Any) -> int:
     for rank, m in enumerate(mistakes, 1):
         for line in mistake_lines(rank, m, dataset.x_test[m.index], dataset.max_value, dataset.class_names):
             print(line)
+    return 0
+
+
+def run_eval_confusion(args: argparse.Namespace, base: Any) -> int:
+    """The eval report (``base``), then the confusion matrix written to ``--confusion FILE``
+    (atomically; the path is checked before anything is computed). The line saying where it
+    went is on stderr, so ``--json`` output stays one object."""
+    path = getattr(args, "confusion", None)
+    if not path:
+        return int(base(args) or 0)
+    from engine.errors import TermnistError
+    from engine.insight.export import check_path
+
+    try:
+        check_path(path)
+    except TermnistError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    code = int(base(args) or 0)
+    if code != 0:
+        return code
+
+    from engine.checkpoint import load_checkpoint
+    from engine.datasets import load_dataset
+    from engine.insight.confusion import confusion
+    from engine.insight.export import write_confusion
+    from engine.training import predict_images
+
+    try:
+        ckpt = load_checkpoint(args.model)
+        dataset = load_dataset(args.dataset or ckpt.metadata.get("dataset") or ckpt.config.dataset,
+                               data_dir=args.data)
+        probs = predict_images(ckpt.model, dataset.x_test, dataset.max_value, ckpt.model.dtype)
+        view = confusion(dataset.y_test.astype("int64"), probs.argmax(axis=1), len(dataset.class_names),
+                         tuple(dataset.class_names))
+        written = write_confusion(path, view, model=str(args.model), dataset=dataset.name,
+                                  test_images=int(len(dataset.y_test)))
+    except TermnistError as exc:
+        _err(str(exc))
+        return EXIT_ERROR
+    print(f"confusion matrix written to {written}", file=sys.stderr, flush=True)
     return 0
 
 

@@ -27,7 +27,7 @@ TRAIN_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--loss", "loss", str, "cross-entropy or mse"),
     ("--init", "init", str, "auto, he, xavier or normal"),
     ("--init-std", "init_std", float, "std of the 'normal' initialisation"),
-    ("--optimizer", "optimizer", str, "sgd, momentum, nesterov or adam"),
+    ("--optimizer", "optimizer", str, "sgd, momentum, nesterov, adagrad, rmsprop or adam"),
     ("--lr", "lr", float, "learning rate"),
     ("--momentum", "momentum", float, "momentum (momentum/nesterov)"),
     ("--batch-size", "batch_size", int, "mini-batch size"),

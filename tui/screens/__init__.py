@@ -57,10 +57,44 @@ def _open_draw(app: Any) -> None:
     app.push_screen(DrawScreen(model.model, names, ascii_only=getattr(app, "ascii_only", False)))
 
 
+def _open_insight(app: Any) -> None:
+    from tui.screens.insight import open_insight
+
+    open_insight(app)
+
+
+def forward(app: Any, message: Any) -> None:
+    """Hand a message the app handled (a training event, the preview's predictions, a loaded
+    model) to every open screen that follows the model (``app_message(message)``): the Insight
+    screen refreshes at epoch ends this way, and the app knows nothing of it."""
+    for screen in list(app.screen_stack):
+        listen = getattr(screen, "app_message", None)
+        if listen is not None:
+            listen(message)
+
+
+def _open_race(app: Any) -> None:
+    from tui.screens.race import RaceScreen
+
+    if not isinstance(app.screen, RaceScreen):
+        app.push_screen(RaceScreen())
+
+
+def _open_lr_find(app: Any) -> None:
+    from tui.screens.lr_find import LRFindScreen
+
+    if not isinstance(app.screen, LRFindScreen):
+        app.push_screen(LRFindScreen())
+
+
 SCREENS: tuple[ScreenSpec, ...] = (
     # Data: where the dataset was found, download it, or choose a directory. Priority: a
     # focused Input would take ctrl+d as "delete right" (Delete does that too).
     ScreenSpec("data", "ctrl+d,f4", "Data", _open_data, key_display="^d", priority=True),
     ScreenSpec("help", "f1,question_mark", "Help", _open_help, key_display="F1"),
     ScreenSpec("draw", "f8", "Draw", _open_draw),
+    ScreenSpec("insight", "f9", "Insight", _open_insight),
+    # Race and LR finder: priority, so a focused Input (the form's) cannot take ctrl+r/ctrl+l
+    ScreenSpec("race", "ctrl+r", "Race", _open_race, key_display="^r", priority=True),
+    ScreenSpec("lr_find", "ctrl+l", "LR find", _open_lr_find, key_display="^l", priority=True),
 )
