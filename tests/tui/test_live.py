@@ -202,3 +202,19 @@ async def test_live_changes_also_when_training_in_a_thread_of_the_app(make_app, 
         await press(pilot, "ctrl+n")
         await wait_for(pilot, lambda: log_has(app, r"^one step: paused at epoch"), what="one step")
         await stop(pilot, app)
+
+
+async def test_the_health_fix_halve_lr_is_a_live_change_during_a_run(make_app, synthetic):
+    from tui.insight.health import ApplyFix
+    from tui.screens.insight import InsightScreen
+
+    app = make_app(synthetic)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start(pilot, app)
+        await press(pilot, "f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, InsightScreen), what="the insight screen")
+        app.screen.post_message(ApplyFix("halve_lr"))
+        await wait_for(pilot, lambda: log_has(app, r": lr 0\.1 -> 0\.05$"), what="the live halving")
+        assert app.form.values()["lr"] == "0.05"
+        await press(pilot, "escape")
+        await stop(pilot, app)

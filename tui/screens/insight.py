@@ -363,11 +363,18 @@ class InsightScreen(Screen[None]):
 
     # -- the Health view's fixes ---------------------------------------------------------------------
     def on_apply_fix(self, message: Any) -> None:
-        """A hint's one-key fix (tui.insight.health.ApplyFix): the settings form changes for the
-        next run (tui.insight.fixes), and a notification says what changed."""
+        """A hint's one-key fix (tui.insight.health.ApplyFix): halving the lr of a live run is a
+        live change (tui.live); otherwise the settings form changes for the next run
+        (tui.insight.fixes). A notification says what changed."""
+        from engine.insight.health import FIX_HALVE_LR
         from tui.insight.fixes import FixError, apply_fix_to_form
 
         message.stop()
+        app: Any = self.app
+        if message.code == FIX_HALVE_LR and app.trainer.live_session is not None:
+            app.live.scale_lr(0.5)           # a live run: halved now (tui/live.py), at its next step
+            self.notify("learning rate halved for this run, from its next step", title="Fix applied")
+            return
         try:
             text = apply_fix_to_form(message.code, self.app.form)  # type: ignore[attr-defined]
         except (FixError, ValueError) as exc:
