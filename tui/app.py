@@ -35,6 +35,7 @@ from tui.guard import guarded
 from tui.model_files import ModelFiles
 from tui import keys, preferences
 from tui.panels import PANELS, Panels
+from tui.run_actions import RunActions, TrainOnReady
 from tui.run_view import RunView
 from tui.screens import SCREENS, ScreenSpec
 from tui.screens.data_screen import DataScreen
@@ -45,6 +46,7 @@ from tui.widgets.digit_preview import DigitPreview
 from tui.widgets.epoch_log import EpochLog
 from tui.widgets.hyperparameter_form import HyperparameterForm
 from tui.widgets.loss_chart import LossChart
+from tui.widgets.runs_panel import RunsPanel
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ class TermnistApp(App[int]):
         self.panels = Panels(self)
         self.data_panel = DataPanel(self)
         self.files = ModelFiles(self)
+        self.run_actions = RunActions(self)          # what the Runs panel asks for a run
         self.dataset: Any = None                     # dataset shown in the preview
         self.model: Any = None                       # the last run's session or a loaded Checkpoint
         self.busy: set[str] = set()                  # "save", "load" while their workers run
@@ -126,6 +129,10 @@ class TermnistApp(App[int]):
     @property
     def preview(self) -> DigitPreview:
         return self.query_one("#preview", DigitPreview)
+
+    @property
+    def runs_panel(self) -> RunsPanel:
+        return self.query_one("#runs", RunsPanel)
 
     @property
     def training(self) -> bool:
@@ -288,6 +295,15 @@ class TermnistApp(App[int]):
     @guarded
     def on_training_event(self, message: msg.TrainingEvent) -> None:
         self.view.event(message.event)
+        self.runs_panel.run_event(message.event)      # the run store changed: the Runs panel reads it
+
+    @guarded
+    def on_runs_panel_requested(self, message: RunsPanel.Requested) -> None:
+        self.run_actions.request(message.what, message.run)
+
+    @guarded
+    def on_train_on_ready(self, message: TrainOnReady) -> None:
+        self.run_actions.ready(message)
 
     @guarded
     def on_loss_points(self, message: msg.LossPoints) -> None:
