@@ -221,8 +221,9 @@ def keep_checkpoint(session: Any, recorder: Any) -> None:
         from engine.checkpoint import save_checkpoint
         from engine.recovery import state_dir
 
-        path = save_checkpoint(state_dir() / "checkpoints" / f"{run_id}.npz",
-                               session.checkpoint(last_completed_epoch=True))
+        directory = state_dir() / "checkpoints"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = save_checkpoint(directory / f"{run_id}.npz", session.checkpoint(last_completed_epoch=True))
     except Exception as exc:  # noqa: BLE001 - a full disk must not fail the run
         log.warning("run %s: checkpoint not kept: %s", run_id, exc)
         return
