@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 from textual_plotext import PlotextPlot
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 
 COLOURS = ("cyan", "orange", "green", "magenta", "red", "blue", "yellow", "white")
 REFRESH_EVENTS = ("RunStarted", "EpochEnded", "Finished", "Failed")
+PRELOAD_S = 2.0         # the first read, this long after the app starts (off its startup)
+FIRST_ROWS = 60         # rows built before the table is first drawn (a tall terminal's screenful) ...
+MORE_ROWS = 250         # ... then this many after each refresh
 
 
 class RunsChart(PlotextPlot):
@@ -76,7 +81,30 @@ class RunsChart(PlotextPlot):
 
 
 class RunsTable(DataTable[str]):
-    """The table of runs (its header: click to sort, again to reverse)."""
+    """The table of runs (its header: click to sort, again to reverse).
+
+    Every row is one line of plain cells, so the column widths are the cells' lengths: the
+    DataTable's own pass renders and measures each cell through Rich (~13,000 cells for 1,000
+    runs, most of the panel's opening time); this one counts characters."""
+
+    def _update_dimensions(self, new_rows: Any) -> None:
+        rows = [self.rows.get(k) for k in new_rows]
+        if any(r is not None and (r.auto_height or r.label is not None) for r in rows):
+            super()._update_dimensions(new_rows)
+            return
+        columns = self.ordered_columns
+        for key in new_rows:
+            data = self._data.get(key)
+            if data is None:
+                continue
+            for column in columns:
+                value = data.get(column.key)
+                width = cell_len(value.plain if isinstance(value, Text) else str(value or ""))
+                if width > column.content_width:
+                    column.content_width = width
+        header = self.header_height if self.show_header else 0
+        self.virtual_size = Size(sum(c.get_render_width(self) for c in self.columns.values())
+                                 + self._row_label_column_width, self._total_row_height + header)
 
 
 class RunsPanel(Vertical):
@@ -100,12 +128,13 @@ class RunsPanel(Vertical):
         Binding("m", "load_model", "Model"),
         Binding("t", "train_again", "Train on"),
         Binding("x,delete", "delete", "Delete"),
-        Binding("s", "sort_next", "Sort"),
+        # the panel's title names these (and F1 lists every key): a shorter footer restyles faster
+        Binding("s", "sort_next", "Sort", show=False),
         Binding("S", "sort_reverse", "Reverse", show=False),
-        Binding("slash", "filter", "Filter"),
-        Binding("n", "note", "Note"),
-        Binding("asterisk", "star", "Star"),
-        Binding("r", "refresh", "Reload"),
+        Binding("slash", "filter", "Filter", show=False),
+        Binding("n", "note", "Note", show=False),
+        Binding("asterisk", "star", "Star", show=False),
+        Binding("r", "refresh", "Reload", show=False),
     ]
 
     class Requested(Message):
@@ -133,6 +162,10 @@ class RunsPanel(Vertical):
         self.loads = 0                          # completed reads (tests, benchmark)
         self.error: str | None = None
         self._epochs: dict[str, list[dict[str, Any]]] = {}    # finished runs' epochs, cached
+        self._building = 0                      # the table's current build (rows come in chunks)
+        self._cursor_to: str | None = None      # a run whose row is still to come: the cursor goes there
+        self._table_dirty = False               # a read not in the table yet (the panel was hidden)
+        self._signature: Any = None             # what the table shows, to skip a read that changed nothing
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="runs-top"):
@@ -150,6 +183,7 @@ class RunsPanel(Vertical):
             table.add_column(col.title + "  ", key=col.key)
         table.add_column("note", key="note")
         self._status()
+        self.on_mount_preload()
 
     @property
     def table(self) -> RunsTable:
@@ -163,7 +197,26 @@ class RunsPanel(Vertical):
         return self.table
 
     # ------------------------------------------------------------------ reading the store
+    # The store is read in a thread worker: once a little after the app starts (PRELOAD_S), then
+    # each time the panel is chosen (F3), at this app's run events while it shows, and on its
+    # refresh key. Choosing the panel draws the last read at once; a newer read replaces it
+    # when it arrives, and only when something in it changed.
+    def on_mount_preload(self) -> None:
+        self.set_timer(PRELOAD_S, self._preload)
+
+    def _preload(self) -> None:
+        if not self.loaded:
+            self.reload()
+
+    def prepare(self) -> None:
+        """The panel is being chosen (its F3 key): show the last read now, read again."""
+        if self._table_dirty:
+            self.apply()
+        self.reload()
+
     def on_show(self, event: events.Show) -> None:
+        if self._table_dirty:
+            self.apply()
         if self.stale:
             self.reload()
 
@@ -171,13 +224,14 @@ class RunsPanel(Vertical):
         """An engine event of this app's run: the store changed at a start, epoch end or end."""
         if type(event).__name__ in REFRESH_EVENTS:
             self.stale = True
-            if self.display and self.is_on_screen:
+            if self.shows:
                 self.reload()
 
     @property
-    def is_on_screen(self) -> bool:
+    def shows(self) -> bool:
+        """On screen (its panel chosen, or every panel showing)."""
         try:
-            return self.region.area > 0
+            return bool(self.display) and self.region.area > 0
         except Exception:  # noqa: BLE001
             return False
 
@@ -185,38 +239,57 @@ class RunsPanel(Vertical):
         """Read the store again (a thread worker; the table updates when it is read)."""
         self.stale = False
         history = self.history
+        app = self.app
 
         def work() -> None:
             try:
                 runs = history.read()
-                index = {r.id: rc.search_text(r) for r in runs}
+                index: dict[str, str] = {}      # the filter's search texts: built when it is used
                 error = history.error
             except Exception as exc:  # noqa: BLE001 - StoreError: one line naming the file
                 runs, index, error = [], {}, history.error or f"run store: {exc}"
-            self.app.call_from_thread(self._loaded, runs, index, error)
+            try:
+                app.call_from_thread(self._loaded, runs, index, error)
+            except RuntimeError:        # the app closed meanwhile
+                pass
 
         self.run_worker(work, group="runs-read", exclusive=True, exit_on_error=False, thread=True)
 
     def _loaded(self, runs: list[Any], index: dict[str, str], error: str | None) -> None:
-        self.runs, self.index, self.error = runs, index, error
         self.loaded = True
         self.loads += 1
+        signature = (error, [_signature(r) for r in runs])
+        if signature == self._signature:
+            return                               # nothing changed: the table stays as it is
+        self._signature = signature
+        self.runs, self.index, self.error = runs, index, error
         ids = {r.id for r in runs}
         self.selected = [i for i in self.selected if i in ids]
         self._epochs = {k: v for k, v in self._epochs.items() if k in ids}
-        self.apply()
-        self.update_chart()
+        if self.shows:
+            self.apply()
+            self.update_chart()
+        else:
+            self._table_dirty = True             # built when the panel is chosen
 
     # ------------------------------------------------------------------ the table
     def apply(self) -> None:
         """Sort and filter ``runs`` into the table, keeping the cursor on its run."""
+        was_dirty, self._table_dirty = self._table_dirty, False
         table = self.table
         keep = self.cursor_run()
         ordered = rc.sort_runs(self.runs, self.sort_column, self.descending)
+        if self.filter_text.strip() and len(self.index) < len(self.runs):
+            self.index = {r.id: self.index.get(r.id) or rc.search_text(r) for r in self.runs}
         self.shown = rc.filter_runs(ordered, self.filter_text, self.index)
         table.clear()
-        for run in self.shown:
+        self._cursor_to = None
+        self._building += 1
+        first = self.shown[:FIRST_ROWS]
+        for run in first:
             table.add_row(*self._cells(run), key=run.id)
+        if len(self.shown) > FIRST_ROWS:      # the rest after the first screenful is drawn
+            self.call_after_refresh(self._add_rows, self._building, FIRST_ROWS)
         for col in rc.COLUMNS:
             arrows = "v^" if ascii_only(self) else "↓↑"
             arrow = arrows[0 if self.descending else 1] if col.key == self.sort_column else " "
@@ -224,7 +297,23 @@ class RunsPanel(Vertical):
         table.refresh()
         if keep is not None and keep.id in table.rows:
             table.move_cursor(row=table.get_row_index(keep.id), animate=False)
+        elif keep is not None and keep in self.shown:
+            self._cursor_to = keep.id          # its row comes in a later chunk
         self._status()
+        if was_dirty:
+            self.update_chart()
+
+    def _add_rows(self, build: int, start: int) -> None:
+        if build != self._building:           # sorted or filtered again meanwhile
+            return
+        table = self.table
+        for run in self.shown[start:start + MORE_ROWS]:
+            table.add_row(*self._cells(run), key=run.id)
+        if start + MORE_ROWS < len(self.shown):
+            self.call_after_refresh(self._add_rows, build, start + MORE_ROWS)
+        if self._cursor_to is not None and self._cursor_to in table.rows:
+            table.move_cursor(row=table.get_row_index(self._cursor_to), animate=False)
+            self._cursor_to = None
 
     def _mark(self, run: Any) -> str:
         ascii = ascii_only(self)
@@ -424,7 +513,7 @@ class RunsPanel(Vertical):
             run.note = value
         else:
             run.star = bool(value)
-        self.index[run.id] = rc.search_text(run)
+        self.index.pop(run.id, None)
         self._refresh_row(run)
 
     # ------------------------------------------------------------------ delete
@@ -494,6 +583,11 @@ class RunsPanel(Vertical):
 
     def on_unmount(self) -> None:
         self.history.close()
+
+
+def _signature(run: Any) -> tuple[Any, ...]:
+    return (run.id, run.status, run.epochs_done, run.best_val_acc, run.test_acc, run.seconds, run.note, run.star,
+            run.checkpoint)
 
 
 def _note(run: Any) -> str:
