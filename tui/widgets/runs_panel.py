@@ -169,7 +169,10 @@ class RunsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="runs-top"):
-            yield Input(placeholder="/ filter", id="runs-filter", compact=True)
+            # focusable only through "/" (or a click): never where the focus falls by itself
+            filt = Input(placeholder="/ filter", id="runs-filter", compact=True)
+            filt.can_focus = False
+            yield filt
             yield Static("", id="runs-status", markup=False)
         # no padding: each cell ends in one space instead of two around it (80 columns fit)
         table: RunsTable = RunsTable(id="runs-table", cursor_type="row", zebra_stripes=True, cell_padding=0)
@@ -215,10 +218,19 @@ class RunsPanel(Vertical):
         self.reload()
 
     def on_show(self, event: events.Show) -> None:
+        # The panel's F3 asks for the table's focus right after a refresh, which in a real
+        # terminal can come before the table is displayed (then not focusable): the focus would
+        # fall to the filter, and space would type into it. Once shown, the table takes it.
+        self.call_after_refresh(self._focus_table)
         if self._table_dirty:
             self.apply()
         if self.stale:
             self.reload()
+
+    def _focus_table(self) -> None:
+        table = self.table
+        if self.shows and self.app.focused is not table and table.focusable:
+            table.focus()
 
     def run_event(self, event: Any) -> None:
         """An engine event of this app's run: the store changed at a start, epoch end or end."""
@@ -395,7 +407,17 @@ class RunsPanel(Vertical):
             self.sort_by(str(key))
 
     def action_filter(self) -> None:
-        self.query_one("#runs-filter", Input).focus()
+        filt = self.query_one("#runs-filter", Input)
+        filt.can_focus = True
+        filt.focus()
+
+    def _leave_filter(self) -> None:
+        self.table.focus()
+        self.query_one("#runs-filter", Input).can_focus = False
+
+    def on_click(self, event: events.Click) -> None:
+        if event.widget is not None and event.widget.id == "runs-filter":
+            self.action_filter()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "runs-filter":
@@ -406,12 +428,12 @@ class RunsPanel(Vertical):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "runs-filter":
             event.stop()
-            self.table.focus()
+            self._leave_filter()
 
     def on_key(self, event: events.Key) -> None:
         if event.key in ("escape", "down") and self.query_one("#runs-filter", Input).has_focus:
             event.stop()
-            self.table.focus()
+            self._leave_filter()
 
     # ------------------------------------------------------------------ selection, overlay
     def action_toggle_select(self) -> None:
