@@ -316,3 +316,39 @@ async def test_a_store_that_cannot_be_used_is_one_line_and_training_goes_on(make
         await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="the run")
         assert app.view.last_test_acc is not None                            # trained all the same
         assert any(str(path) in line and "not recording" in line for line in app.epoch_log.lines)
+
+
+async def test_a_locked_store_still_lists_and_a_note_says_it_is_locked(make_app, synthetic):
+    """Another process holds the write lock: the panel lists (WAL readers go on), a star that
+    stays locked is one line naming the file, and a run trains without being recorded."""
+    import subprocess
+    import sys
+
+    path = store_path()
+    fill(path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3,sys,time; c=sqlite3.connect(sys.argv[1], isolation_level=None);"
+         " c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(60)", str(path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        app = make_app(synthetic, trainer="thread")
+        async with app.run_test(size=(80, 24)) as pilot:
+            panel = await open_runs(pilot)
+            assert shown(panel) == IDS[::-1] and panel.error is None
+            await cursor_to(pilot, panel, IDS[0])
+            await press(pilot, "asterisk")
+            await wait_for(pilot, lambda: any("locked" in n.message for n in app._notifications), timeout=30,
+                           what="the locked line")
+            line = next(n.message for n in app._notifications if "locked" in n.message)
+            assert str(path) in line and "cannot save the star" in line and "\n" not in line
+            app.form.set_values({"hidden": "16", "epochs": "1", "batch_size": "64", "val_size": "100"})
+            await press(pilot, "f5")
+            await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, timeout=60,
+                           what="the run")
+            assert app.view.last_test_acc is not None
+            assert any(str(path) in line and "locked" in line and "stops recording" in line
+                       for line in app.epoch_log.lines)
+    finally:
+        holder.kill()
+        holder.wait()
