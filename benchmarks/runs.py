@@ -175,7 +175,9 @@ def _panel_opening(opts: Options, store_dir: Path, repeats: int) -> dict[str, An
     ds = load_dataset("mnist", data_dir=SAMPLE_DIR)
     old = os.environ.get("TERMNIST_STATE_DIR")
     os.environ["TERMNIST_STATE_DIR"] = str(store_dir)
-    out: dict[str, Any] = {"cold_s": [], "warm_s": [], "fresh_s": [], "all_rows_s": [], "form_s": [], "rows": 0}
+    out: dict[str, Any] = {name: [] for name in ("painted_cold_s", "painted_warm_s", "cold_s", "warm_s", "fresh_s",
+                                                 "all_rows_s", "form_s")}
+    out["rows"] = 0
 
     async def key(pilot: Any, name: str) -> None:      # no idle wait: the clock runs from here
         event = events.Key(name, None)
@@ -201,17 +203,29 @@ def _panel_opening(opts: Options, store_dir: Path, repeats: int) -> dict[str, An
             except WorkerCancelled:       # a dataset load superseded by a newer one
                 pass
             panel = app.runs_panel
+            table = panel.table
+            painted: dict[str, Any] = {"armed": False, "t": 0.0}
+            render_line = table.render_line
+
+            def spy(y: int) -> Any:            # the table's lines painted, with rows in them
+                if painted["armed"] and table.row_count:
+                    painted["armed"], painted["t"] = False, time.perf_counter()
+                return render_line(y)
+
+            table.render_line = spy  # type: ignore[method-assign]
             if not cold:
                 while not panel.loaded:
                     await asyncio.sleep(0.01)
             for _ in range(1 if cold else repeats):
                 await to(pilot, "digits")
                 loads = panel.loads
+                painted["armed"] = True
                 t0 = time.perf_counter()
                 await key(pilot, "f3")
-                while app.panel != "runs" or panel.table.row_count == 0:
+                while painted["armed"]:
                     await asyncio.sleep(0.0005)
-                await pilot.pause()                      # the refresh that draws the rows
+                out["painted_cold_s" if cold else "painted_warm_s"].append(painted["t"] - t0)
+                await pilot.pause()                      # Pilot's wait: the process idle again
                 out["cold_s" if cold else "warm_s"].append(time.perf_counter() - t0)
                 while panel.loads == loads:              # the store read again, applied
                     await asyncio.sleep(0.0005)
@@ -230,7 +244,7 @@ def _panel_opening(opts: Options, store_dir: Path, repeats: int) -> dict[str, An
 
     held = rp.PRELOAD_S
     try:
-        for cold in (True, True, True, False):
+        for cold in (True, False) if opts.quick else (True, True, True, False):
             rp.PRELOAD_S = 3600.0 if cold else held
             asyncio.run(session(cold))
     finally:
@@ -285,24 +299,28 @@ def run(opts: Options) -> SectionResult:
                     "the machine's load (see the load average below), CPU time much less")
     res.tables.append(t2)
     t3 = Table(f"Runs panel: opening it with {n_runs:,} runs (Pilot, 80x24), ms", ["figure", "median", "slowest"])
-    for label, name in (("cold (no read yet): F3 to the table drawn, the store read by the key", "cold_s"),
-                        ("warm: F3 to the table drawn (the last read)", "warm_s"),
+    for label, name in (("cold (no read yet): F3 to the table's rows painted, the store read by the key",
+                         "painted_cold_s"),
+                        ("warm: F3 to the table's rows painted (the last read)", "painted_warm_s"),
+                        ("cold: F3 to the app idle again (Pilot's pause after the rows)", "cold_s"),
+                        ("warm: F3 to the app idle again", "warm_s"),
                         ("F3 to the store read again and applied", "fresh_s"),
                         ("F3 to all 1,000 rows in the table (rows past the first 60 come in chunks)", "all_rows_s"),
-                        ("reference: F3 from the Runs panel to the form (no store)", "form_s")):
+                        ("reference: F3 from the Runs panel to the form, to the app idle (no store)", "form_s")):
         t3.add(label, f"{median(po[name]) * 1e3:.1f}", f"{max(po[name]) * 1e3:.1f}")
     t3.notes.append(f"{po['rows']} rows in the table; {len(po['cold_s'])} cold openings (a new app each), "
-                    f"{len(po['warm_s'])} warm ones; 'drawn' = the first {FIRST_ROWS} rows built and one screen "
-                    "refresh after them; the reference is what any panel switch costs the app (restyle, "
-                    "focus, footer)")
+                    f"{len(po['warm_s'])} warm ones; 'painted' = the table's render_line first called with rows "
+                    f"in it (the first {FIRST_ROWS} are built before); 'idle' = Pilot's pause (the process idle "
+                    "again: the later rows, the read behind a warm opening); the reference is what any panel "
+                    "switch costs the app (restyle, focus, footer)")
     res.tables.append(t3)
     res.target("recording adds under 1% to an epoch", f"{share:.3%}", "< 1%", share < OVERHEAD_TARGET)
     res.target("listing 1,000 runs (Runs panel query)", f"{ls['list_s'] * 1e3:.1f} ms",
                f"< {LIST_TARGET_S * 1e3:.0f} ms", ls["list_s"] < LIST_TARGET_S)
-    cold = median(po["cold_s"])
-    res.target("Runs panel opens with 1,000 runs, cold (key to table drawn, median)", f"{cold * 1e3:.0f} ms",
+    cold = median(po["painted_cold_s"])
+    res.target("Runs panel opens with 1,000 runs, cold (key to rows painted, median)", f"{cold * 1e3:.0f} ms",
                f"< {PANEL_TARGET_S * 1e3:.0f} ms", cold < PANEL_TARGET_S)
-    warm = median(po["warm_s"])
-    res.target("Runs panel opens with 1,000 runs, warm (key to table drawn, median)", f"{warm * 1e3:.0f} ms",
+    warm = median(po["painted_warm_s"])
+    res.target("Runs panel opens with 1,000 runs, warm (key to rows painted, median)", f"{warm * 1e3:.0f} ms",
                f"< {PANEL_TARGET_S * 1e3:.0f} ms", warm < PANEL_TARGET_S)
     return res
