@@ -140,7 +140,13 @@ async def test_star_and_note_are_stored(make_app, synthetic, store, size):
         with RunStore(store) as s:
             run = s.get(IDS[0])
         assert run.star and run.note == "try adam"
-        assert panel.table.get_cell(IDS[0], "note") == "try adam"       # past column 80: scrolls
+        with RunStore(store) as s:                      # a note is text, never markup
+            s.set_note(IDS[1], "[/oops] [bold]")
+        await press(pilot, "r")
+        await wait_for(pilot, lambda: str(panel.table.get_cell(IDS[1], "note")) == "[/oops] [bold]",
+                       what="the bracketed note")
+        await pilot.pause()
+        assert str(panel.table.get_cell(IDS[0], "note")) == "try adam"  # past column 80: scrolls
         assert "★" in str(panel.table.get_cell(IDS[0], "mark"))
         await press(pilot, "asterisk")                     # toggles back
         await settle(pilot)

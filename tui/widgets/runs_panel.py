@@ -334,21 +334,22 @@ class RunsPanel(Vertical):
         return sel + star + " "
 
     def _cells(self, run: Any) -> list[Any]:
-        cells: list[Any] = [self._mark(run)]
+        """The row's cells, as Text: a note (or a dataset name) is never read as markup."""
+        cells: list[Any] = [Text(self._mark(run))]
         for col in rc.COLUMNS:
             text = col.cell(run) + " "
             if col.key == "status" and run.status in ("running", "failed", "diverged"):
                 cells.append(Text(text, style="bold" if run.status == "running" else "red"))
             else:
-                cells.append(text)
-        cells.append(_note(run))
+                cells.append(Text(text))
+        cells.append(Text(_note(run)))
         return cells
 
     def _refresh_row(self, run: Any) -> None:
         table = self.table
         if run.id in table.rows:
-            table.update_cell(run.id, "mark", self._mark(run))
-            table.update_cell(run.id, "note", _note(run))
+            table.update_cell(run.id, "mark", Text(self._mark(run)))
+            table.update_cell(run.id, "note", Text(_note(run)))
 
     def _status(self, extra: str = "") -> None:
         status = self.query_one("#runs-status", Static)
