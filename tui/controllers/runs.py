@@ -144,7 +144,7 @@ def _value_text(value: Any, short: bool = False) -> str:
     if short and isinstance(value, str) and value.endswith(" (sample)"):
         return "sample"
     if short and isinstance(value, str):
-        return SHORT_DATASETS.get(value, value)
+        return SHORT_DATASETS.get(value, SHORT_OPTIMIZERS.get(value, value))
     if isinstance(value, (list, tuple)):
         return "-".join(str(v) for v in value) or "[]"
     if isinstance(value, float):

@@ -80,7 +80,7 @@ class RunsChart(PlotextPlot):
         return out
 
 
-class RunsTable(DataTable[str]):
+class RunsTable(DataTable[Any]):
     """The table of runs (its header: click to sort, again to reverse).
 
     Every row is one line of plain cells, so the column widths are the cells' lengths: the
@@ -480,7 +480,7 @@ class RunsPanel(Vertical):
         for r in runs:
             if r.id in got:
                 self._epochs[r.id] = got[r.id]
-        labels = rc.legend_labels(runs)
+        labels = rc.legend_labels(runs, width=max(34, self.chart.size.width // 2))
         series = [(label, *rc.curve(self._epochs.get(r.id, []), mode)) for label, r in zip(labels, runs)]
         self.chart.show_series(series, mode)
 
