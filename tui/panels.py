@@ -54,7 +54,7 @@ def _digits() -> list[Any]:
 def _runs() -> list[Any]:
     from tui.widgets.runs_panel import RunsPanel
 
-    return [_titled(RunsPanel(id="runs"), "Runs: space select, s/S sort, / filter, n note, * star, r reload")]
+    return [_titled(RunsPanel(id="runs"), "Runs: space select, s/S sort, ^f filter, n note, + star, r reload")]
 
 
 def _form_field(app: Any) -> Any:

@@ -115,8 +115,8 @@ async def test_table_newest_first_sorts_by_key_and_header_and_filters(make_app, 
         await pilot.click("#runs-table", offset=(x, 0))
         await settle(pilot)
         assert panel.sort_column == "lr" and not panel.descending and shown(panel)[0] == IDS[3]
-        # the filter: "/" focuses it, every word must match
-        await press(pilot, "slash")
+        # the filter: ctrl+f focuses it, every word must match
+        await press(pilot, "ctrl+f")
         assert app.focused is panel.query_one("#runs-filter")
         await press(pilot, "a", "d", "a", "m")
         assert shown(panel) == [IDS[3]]
@@ -131,7 +131,7 @@ async def test_star_and_note_are_stored(make_app, synthetic, store, size):
     async with app.run_test(size=size) as pilot:
         panel = await open_runs(pilot)
         await cursor_to(pilot, panel, IDS[0])
-        await press(pilot, "asterisk")
+        await press(pilot, "plus")
         await settle(pilot)
         await press(pilot, "n")
         await wait_for(pilot, lambda: isinstance(app.screen, NoteScreen), what="the note dialog")
@@ -148,7 +148,7 @@ async def test_star_and_note_are_stored(make_app, synthetic, store, size):
         await pilot.pause()
         assert str(panel.table.get_cell(IDS[0], "note")) == "try adam"  # past column 80: scrolls
         assert "★" in str(panel.table.get_cell(IDS[0], "mark"))
-        await press(pilot, "asterisk")                     # toggles back
+        await press(pilot, "plus")                     # toggles back
         await settle(pilot)
         with RunStore(store) as s:
             assert not s.get(IDS[0]).star
@@ -343,7 +343,7 @@ async def test_a_locked_store_still_lists_and_a_note_says_it_is_locked(make_app,
             panel = await open_runs(pilot)
             assert shown(panel) == IDS[::-1] and panel.error is None
             await cursor_to(pilot, panel, IDS[0])
-            await press(pilot, "asterisk")
+            await press(pilot, "plus")
             await wait_for(pilot, lambda: any("locked" in n.message for n in app._notifications), timeout=30,
                            what="the locked line")
             line = next(n.message for n in app._notifications if "locked" in n.message)

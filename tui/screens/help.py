@@ -33,12 +33,12 @@ Runs panel (F3 to it; every recorded run, newest first)
   space       select a run: its validation curve joins the overlay chart
   F2          overlay: validation loss <-> accuracy
   s / S       sort by the next column / reverse (or click a column header)
-  /           filter (every word must match; Enter or Escape returns)
+  Ctrl+F      filter (every word must match; Enter or Escape returns)
   d           diff: the settings that differ between two selected runs
   f           its settings into the form   m   load its model
   t           train on from its checkpoint r   read the run store again
   x, Delete   delete it and its checkpoint (asks first)
-  n           edit its note                *   star / unstar
+  n           edit its note                +   star / unstar
 
 Form
   Fields are checked as you type; a bad value shows why below the field

@@ -131,9 +131,10 @@ class RunsPanel(Vertical):
         # the panel's title names these (and F1 lists every key): a shorter footer restyles faster
         Binding("s", "sort_next", "Sort", show=False),
         Binding("S", "sort_reverse", "Reverse", show=False),
-        Binding("slash", "filter", "Filter", show=False),
+        # not "/" and "*": the live-change keys (lr/2, lr*2) take those, with priority, while a run trains
+        Binding("ctrl+f", "filter", "Filter", show=False),
         Binding("n", "note", "Note", show=False),
-        Binding("asterisk", "star", "Star", show=False),
+        Binding("plus", "star", "Star", show=False),
         Binding("r", "refresh", "Reload", show=False),
     ]
 
@@ -169,8 +170,8 @@ class RunsPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="runs-top"):
-            # focusable only through "/" (or a click): never where the focus falls by itself
-            filt = Input(placeholder="/ filter", id="runs-filter", compact=True)
+            # focusable only through ctrl+f (or a click): never where the focus falls by itself
+            filt = Input(placeholder="^f filter", id="runs-filter", compact=True)
             filt.can_focus = False
             yield filt
             yield Static("", id="runs-status", markup=False)
