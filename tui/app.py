@@ -36,6 +36,7 @@ from tui.live import LR_FACTOR, LiveChanges
 from tui.model_files import ModelFiles
 from tui import keys, preferences
 from tui.panels import PANELS, Panels
+from tui.run_actions import RunActions, TrainOnReady
 from tui.run_view import RunView
 from tui.screens import SCREENS, ScreenSpec, forward
 from tui.screens.data_screen import DataScreen
@@ -46,6 +47,7 @@ from tui.widgets.digit_preview import DigitPreview
 from tui.widgets.epoch_log import EpochLog
 from tui.widgets.hyperparameter_form import HyperparameterForm
 from tui.widgets.loss_chart import LossChart
+from tui.widgets.runs_panel import RunsPanel
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ class TermnistApp(App[int]):
         self.data_panel = DataPanel(self)
         self.files = ModelFiles(self)
         self.live = LiveChanges(self)
+        self.run_actions = RunActions(self)          # what the Runs panel asks for a run
         self.dataset: Any = None                     # dataset shown in the preview
         self.model: Any = None                       # the last run's session or a loaded Checkpoint
         self.busy: set[str] = set()                  # "save", "load" while their workers run
@@ -128,6 +131,10 @@ class TermnistApp(App[int]):
     @property
     def preview(self) -> DigitPreview:
         return self.query_one("#preview", DigitPreview)
+
+    @property
+    def runs_panel(self) -> RunsPanel:
+        return self.query_one("#runs", RunsPanel)
 
     @property
     def training(self) -> bool:
@@ -308,6 +315,15 @@ class TermnistApp(App[int]):
     def on_training_event(self, message: msg.TrainingEvent) -> None:
         self.view.event(message.event)
         forward(self, message)          # screens that follow the model (Insight, F9)
+        self.runs_panel.run_event(message.event)      # the run store changed: the Runs panel reads it
+
+    @guarded
+    def on_runs_panel_requested(self, message: RunsPanel.Requested) -> None:
+        self.run_actions.request(message.what, message.run)
+
+    @guarded
+    def on_train_on_ready(self, message: TrainOnReady) -> None:
+        self.run_actions.ready(message)
 
     @guarded
     def on_loss_points(self, message: msg.LossPoints) -> None:

@@ -21,6 +21,7 @@ class PanelSpec:
     title: str
     focus: Callable[[Any], Any]          # app -> the widget that takes the keyboard
     widgets: Callable[[], list[Any]]     # the panel's widgets, bordered and titled, for compose
+    prepare: Callable[[Any], None] | None = None   # app -> None: called as the panel is chosen
 
 
 def _titled(widget: Any, title: str) -> Any:
@@ -50,6 +51,12 @@ def _digits() -> list[Any]:
     return [_titled(DigitPreview(id="preview"), "Test digits")]
 
 
+def _runs() -> list[Any]:
+    from tui.widgets.runs_panel import RunsPanel
+
+    return [_titled(RunsPanel(id="runs"), "Runs: space select, s/S sort, ^f filter, n note, + star, r reload")]
+
+
 def _form_field(app: Any) -> Any:
     fields = [w for w in app.form.query("Input, Select") if w.focusable]
     return fields[0] if fields else app.form
@@ -59,6 +66,8 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("form", "Settings", _form_field, _form),
     PanelSpec("train", "Training", lambda app: app.epoch_log.log_widget, _training),
     PanelSpec("digits", "Digits", lambda app: app.preview, _digits),
+    PanelSpec("runs", "Runs", lambda app: app.query_one("#runs").table, _runs,
+              lambda app: app.query_one("#runs").prepare()),
 )
 NAMES = tuple(p.name for p in PANELS)
 
@@ -89,6 +98,9 @@ class Panels:
         changed = panel != self.current
         self.current = panel
         host = self.host
+        spec = next(p for p in PANELS if p.name == panel)
+        if changed and spec.prepare is not None:
+            spec.prepare(host)
         # one batch: each class change alone would restyle every widget in the body (~30 ms)
         host.query_one("#body").update_classes({f"-show-{p.name}": p.name == panel for p in PANELS})
         parts = [f"[{p.title}]" if p.name == panel else f" {p.title} " for p in PANELS]
@@ -96,7 +108,6 @@ class Panels:
         if focus is None:
             focus = changed and not self.wide()
         if focus:
-            spec = next(p for p in PANELS if p.name == panel)
             host.call_after_refresh(lambda: _focus(spec.focus(host)))
 
     def next(self) -> None:

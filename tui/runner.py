@@ -140,6 +140,8 @@ class TrainingRunner:
     clock: Callable[[], float] = time.monotonic
     cancelled: Callable[[], bool] | None = None   # e.g. the worker's is_cancelled flag
     recorder: Any = None                          # engine.runs.RunRecorder: the run history
+    # (session, recorder) -> None, at Finished before it is posted: keeps the run's checkpoint
+    keep_checkpoint: Callable[[Any, Any], None] | None = None
     session: Session | None = field(default=None, init=False)
     abandoned: bool = field(default=False, init=False)   # set by abandon(): nobody is watching
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
@@ -200,6 +202,8 @@ class TrainingRunner:
             for event in session.run():
                 if recorder is not None:
                     recorder.feed(event)             # the run history (engine.runs); never raises
+                    if isinstance(event, ev.Finished) and self.keep_checkpoint is not None and not self.abandoned:
+                        self.keep_checkpoint(session, recorder)     # before the app hears of the end
                 self.handle(event)
                 if recorder is not None and isinstance(event, ev.RunStarted) and recorder.run_id:
                     self.post(LogLine(f"recorded in the run history as {recorder.run_id} "

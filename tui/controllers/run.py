@@ -136,6 +136,7 @@ class RunController:
                 runner.recorder = RunRecorder.open(
                     dataset=ds, source="app", threads=self.blas_threads,
                     on_error=lambda text: runner.post(LogLine(text, "warning")))
+                runner.keep_checkpoint = keep_checkpoint
             return session, ds.x_test, ds.y_test
 
         runner.cancelled = cancelled
@@ -232,3 +233,24 @@ class RunController:
         """The app is closing: end the run without the final preview."""
         if self.runner is not None:
             self.runner.abandon()
+
+
+def keep_checkpoint(session: Any, recorder: Any) -> None:
+    """Worker, at a recorded run's end: its last completed epoch (what training on continues
+    from exactly) in ``<state dir>/checkpoints/<run id>.npz``, recorded with the run: the Runs
+    panel loads it and trains on from it, and deleting the run deletes it. Nothing when no
+    epoch completed; a failure is a log line, never the run's."""
+    run_id = recorder.last_run_id
+    if run_id is None or not recorder.recording or int(getattr(session, "epochs_done", 0) or 0) < 1:
+        return
+    try:
+        from engine.checkpoint import save_checkpoint
+        from engine.recovery import state_dir
+
+        directory = state_dir() / "checkpoints"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = save_checkpoint(directory / f"{run_id}.npz", session.checkpoint(last_completed_epoch=True))
+    except Exception as exc:  # noqa: BLE001 - a full disk must not fail the run
+        log.warning("run %s: checkpoint not kept: %s", run_id, exc)
+        return
+    recorder.set_checkpoint(path, run_id=run_id)

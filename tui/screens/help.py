@@ -35,6 +35,17 @@ Digit preview (when focused)
   m           mistakes only            u       ASCII <-> Unicode blocks
   Captions: guess, confidence, (true label); X marks a mistake.
 
+Runs panel (F3 to it; every recorded run, newest first)
+  space       select a run: its validation curve joins the overlay chart
+  F2          overlay: validation loss <-> accuracy
+  s / S       sort by the next column / reverse (or click a column header)
+  Ctrl+F      filter (every word must match; Enter or Escape returns)
+  d           diff: the settings that differ between two selected runs
+  f           its settings into the form   m   load its model
+  t           train on from its checkpoint r   read the run store again
+  x, Delete   delete it and its checkpoint (asks first)
+  n           edit its note                +   star / unstar
+
 Form
   Fields are checked as you type; a bad value shows why below the field
   and F5 refuses to start. While training, Enter applies a learning rate,
