@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import shutil
 
 import pytest
@@ -22,6 +23,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow,
 SETTINGS = {"form": {"dataset": "mnist", "hidden": "512,256", "epochs": "1000", "batch_size": "1",
                      "val_size": "2000", "lr": "0.005", "optimizer": "sgd", "seed": "0"},
             "ui": {"sample_ok": True}}
+
+
+def show_panel(tmux: Tmux, title: str) -> None:
+    """F3 until the panel bar marks ``title`` as shown (the number of panels may grow)."""
+    for _ in range(8):
+        if f"[{title}]" in tmux.screen().splitlines()[0]:
+            return
+        tmux.keys("F3")
+        time.sleep(0.5)
+    tmux.wait_for(lambda s: f"[{title}]" in s.splitlines()[0], 10, f"the {title} panel")
 
 
 def test_live_keys_in_tmux(tmp_path):
@@ -41,11 +52,11 @@ def test_live_keys_in_tmux(tmp_path):
         tmux.wait_for(lambda s: "training epoch" in s, 60, "training")
         tmux.keys("*")
         tmux.wait_for(lambda s: re.search(r"epoch \d+ step \d+: lr 0\.005 -> 0\.01", s), 15, "lr x2")
-        tmux.keys("F3", "F3")                             # digits, then the form: a field focused
+        show_panel(tmux, "Settings")                      # the form: a field focused
         tmux.wait_for(lambda s: "Learning rate   0.01 " in s, 15, "the form, showing lr x2")
         tmux.keys("/")
         tmux.wait_for(lambda s: "Learning rate   0.005" in s, 15, "lr /2 shown in the form")
-        tmux.keys("F3")                                   # back to the training panel
+        show_panel(tmux, "Training")                      # back to the training panel
         screen = tmux.wait_for(lambda s: re.search(r"lr 0\.01 -> 0\.005", s), 15, "lr /2 in the log")
         tmux.keys("F6")
         screen = tmux.wait_for(lambda s: re.search(r"paused at epoch \d+ step \d+", s), 15, "pause")
