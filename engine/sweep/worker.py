@@ -1,0 +1,58 @@
+"""One trial, on a worker: train with TrainingSession, send its events, obey stop verdicts.
+
+Shared by the local process pool (engine.sweep.local) and Dask tasks (engine.sweep.cluster):
+they differ only in how ``send``, ``verdict`` and ``stop_requested`` reach the sweep.
+After every epoch but the last the worker *waits* for the sweep's verdict (go on, or stop:
+pruned) -- the sweep owns the study and its pruner, and a pruned trial never trains past the
+epoch it was pruned at, on one machine or on a cluster.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from engine.sweep.events import TrialJob
+
+#: Engine events a worker forwards (BatchProgress stays on the worker).
+FORWARDED = ("RunStarted", "EpochEnded", "Diverged", "Stopped", "Finished", "Failed")
+
+
+@functools.lru_cache(maxsize=2)
+def load_cached(name: str, data_dir: str | None) -> Any:
+    """The dataset, loaded once per worker process (the same search rules as everywhere)."""
+    from engine.datasets import load_dataset
+
+    return load_dataset(name, data_dir=data_dir)
+
+
+def train_trial(job: TrialJob, dataset: Any, send: Callable[[Any], None], verdict: Callable[[], bool],
+                stop_requested: Callable[[], bool]) -> None:
+    """Train ``job`` on ``dataset`` with one BLAS thread, calling ``send(event)`` for every
+    forwarded engine event. ``verdict()`` is asked after every epoch but the last (False:
+    stop, the trial is pruned); ``stop_requested()`` is polled at every progress event
+    (True: stop after this batch: Ctrl+C, the sweep ending)."""
+    from threadpoolctl import threadpool_limits
+
+    from engine import events as ev
+    from engine.errors import TermnistError
+    from engine.training import TrainConfig, TrainingSession
+
+    try:
+        config = TrainConfig.from_dict(job.config)
+        session = TrainingSession(config, dataset, progress_every=job.progress_every)
+    except (TermnistError, MemoryError) as exc:
+        send(ev.Failed(message=str(exc) or type(exc).__name__))
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        for event in session.run():
+            if isinstance(event, ev.BatchProgress):
+                if not session.stop_requested and stop_requested():
+                    session.stop()
+                continue
+            if type(event).__name__ in FORWARDED:
+                send(event)
+            if isinstance(event, ev.EpochEnded) and event.epoch < event.epochs and not session.stop_requested \
+                    and not verdict():
+                session.stop()
