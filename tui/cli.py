@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from tui.commands import UsageError
 
 COMMAND_MODULES = ("tui.commands.train", "tui.commands.data", "tui.commands.insight",
-                   "tui.commands.runs")  # insight extends eval
+                   "tui.commands.runs", "tui.commands.sweep")  # insight extends eval
 LOG_FILE_HELP = "write the log here (default: termnist.log in the user log directory, or $TERMNIST_LOG_DIR)"
 # TERM values whose terminal cannot draw the app (no cursor addressing, no alternate screen)
 DUMB_TERMS = ("", "dumb", "unknown")
@@ -31,6 +31,7 @@ commands:
   download    fetch and verify MNIST, Fashion-MNIST or KMNIST
   datasets    list datasets and where they were found
   runs        the run history: list, show, compare, export, rm
+  sweep       search hyperparameters with Optuna (pruning, parallel trials, a Dask cluster)
 
 MNIST: Yann LeCun, Corinna Cortes, Christopher J.C. Burges (CC BY-SA 3.0).
 """
