@@ -30,7 +30,7 @@ SPACE = ("lr=0.001:0.5:log", "batch_size=32,64,128")
 
 def _termnist(opts: Options, data: Path, trials: int, epochs: int, val: int, pruner: str, workers: int,
               tag: str) -> dict[str, Any]:
-    cmd = [PYTHON, "-m", "tui.cli", "sweep", *sum((["--param", p] for p in SPACE), []),
+    cmd = [PYTHON, "-m", "tui.cli", "sweep", *[a for p in SPACE for a in ("--param", p)],
            "--layers", "128,64", "--optimizer", "momentum", "--momentum", "0.9", "--schedule", "constant",
            "--activation", "relu", "--trials", str(trials), "--epochs", str(epochs), "--pruner", pruner,
            "--sampler", "tpe", "--seed", "0", "--workers", str(workers), "--val-size", str(val),

@@ -119,8 +119,9 @@ class DaskBackend:
     """The sweep's backend on a Dask cluster (see LocalPool for the interface)."""
 
     def __init__(self, address: str, *, dataset_name: str, data_dir: str | None, dataset: Any = None,
-                 on_note: Any = None, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+                 on_note: Any = None, connect_timeout: float | None = None) -> None:
         distributed = _require_distributed()
+        connect_timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
         self.address = address
         note = on_note or (lambda s: None)
         try:

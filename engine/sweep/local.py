@@ -33,6 +33,8 @@ def _worker_main(conn: Connection) -> None:
             return
         if job is None:
             return
+        if not isinstance(job, TrialJob):   # a verdict or stop that crossed the trial's end: stale
+            continue
         number = job.number
         stop = {"now": False}
 

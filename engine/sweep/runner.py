@@ -52,13 +52,14 @@ class SweepSpec:
     time_budget: float | None = None
     sampler: str = "tpe"
     pruner: str = "median"
-    workers: int = 1
+    workers: int | None = None                 # trials at once: local default 1; cluster default all its slots
     seed: int = 0
     data_dir: str | None = None
     storage: str | None = None
     cluster: str | None = None
     resume: bool = False
     record: bool = True                        # record each trial in the run store
+    enqueue: tuple[dict[str, Any], ...] = ()   # parameter sets to try first (e.g. the form's settings)
 
     def to_json(self) -> dict[str, Any]:
         """The settings kept in the study (what --resume restores)."""
@@ -131,6 +132,8 @@ def run_sweep(spec: SweepSpec, on_event: Callable[[SweepEvent], None] | None = N
         _fail_orphans(study, note)
     else:
         study = create_study(spec.name, storage_obj, spec.to_json(), sampler, pruner)
+    for params in spec.enqueue:
+        study.enqueue_trial(params, skip_if_exists=True)
     distributions = {p.name: p.distribution() for p in spec.space}
     target = spec.trials
     if spec.sampler == "grid":
@@ -145,10 +148,12 @@ def run_sweep(spec: SweepSpec, on_event: Callable[[SweepEvent], None] | None = N
 
             backend = DaskBackend(spec.cluster, dataset_name=spec.base.dataset, data_dir=spec.data_dir,
                                   dataset=dataset, on_note=note)
+            if spec.workers is not None:
+                backend.slots = min(backend.slots, spec.workers)
         else:
             from engine.sweep.local import LocalPool
 
-            backend = LocalPool(spec.workers)
+            backend = LocalPool(spec.workers or 1)
     store = _open_store(spec, note)
     before = counts(study)
     done_before = before["complete"] + before["pruned"] + before["failed"]
@@ -210,7 +215,7 @@ def run_sweep(spec: SweepSpec, on_event: Callable[[SweepEvent], None] | None = N
                     r.worker = msg.worker
                     r.trial.set_user_attr("worker", msg.worker)
                 elif isinstance(msg, WorkerEvent):
-                    _on_event(spec, store, r, msg.event, backend, emit, interrupted, note, dataset)
+                    _on_event(spec, store, r, msg.event, backend, emit, stop, note, dataset)
                 elif isinstance(msg, WorkerEnd):
                     if msg.error and not r.outcome:
                         r.outcome, r.reason = "failed", msg.error
@@ -259,14 +264,14 @@ def _fail_orphans(study: Any, note: Callable[[str], None]) -> None:
         try:   # a FrozenTrial has no public setter: the storage's own (stable since Optuna 2)
             study._storage.set_trial_user_attr(t._trial_id, "reason", "interrupted")
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-            study.enqueue_trial(t.params, skip_if_exists=True)
+            study.enqueue_trial(t.params)
             note(f"trial {t.number} was left running by an earlier session: marked interrupted, queued again")
         except Exception:  # noqa: BLE001 - another live session may own it; leave it alone
             pass
 
 
 def _on_event(spec: SweepSpec, store: Any, r: _Running, event: Any, backend: Any,
-              emit: Callable[[SweepEvent], None], interrupted: bool, note: Callable[[str], None],
+              emit: Callable[[SweepEvent], None], stop: threading.Event, note: Callable[[str], None],
               dataset: Any) -> None:
     kind = type(event).__name__
     number = r.trial.number
@@ -293,7 +298,7 @@ def _on_event(spec: SweepSpec, store: Any, r: _Running, event: Any, backend: Any
         emit(TrialEpoch(number, event.epoch, acc, run_id))
         if event.epoch >= event.epochs:
             return
-        go = not interrupted and not r.outcome
+        go = not stop.is_set() and not r.outcome      # (on_event may just have set it)
         if go:
             r.trial.report(acc, event.epoch)
             if r.trial.should_prune():
@@ -328,21 +333,22 @@ def _tell(study: Any, r: _Running, epochs: int) -> TrialFinished:
     last = next((a for a in reversed(r.val_accs) if not math.isnan(a)), None)
     value: float | None = last
     trial.set_user_attr("seconds", round(time.monotonic() - r.started, 3))
-    if r.reason:
-        trial.set_user_attr("reason", r.reason)
-    if r.outcome == "" and r.epochs >= epochs and last is not None:
+    if r.outcome in ("", "interrupted") and r.epochs >= epochs and last is not None:
+        r.reason = ""                  # it finished every epoch before the stop reached it
         study.tell(trial, last)
         state = "complete"
+        r.outcome = ""
     elif r.outcome in ("pruned", "diverged"):
+        trial.set_user_attr("reason", r.reason)
         study.tell(trial, state=TrialState.PRUNED)
         state = "pruned"
     else:
         if r.outcome == "":
             r.reason = r.reason or f"stopped after {r.epochs} of {epochs} epochs"
-            trial.set_user_attr("reason", r.reason)
+        trial.set_user_attr("reason", r.reason)
         study.tell(trial, state=TrialState.FAIL)
         if r.outcome == "interrupted":
-            study.enqueue_trial(r.params, skip_if_exists=True)     # --resume runs it again first
+            study.enqueue_trial(r.params)     # --resume runs it again first (the failed one has them: no skip)
         state = "failed"
     return TrialFinished(number=trial.number, state=state, params=r.params, value=value, epochs=r.epochs,
                          run_id=run_id, worker=r.worker, seconds=time.monotonic() - r.started, reason=r.reason,

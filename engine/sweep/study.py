@@ -192,8 +192,12 @@ def importances(study: Any) -> dict[str, float]:
 
     if counts(study)["complete"] < 2:
         return {}
+    import warnings
+
     try:
-        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+        with warnings.catch_warnings():     # "importances will be equal" when the trials tie: that is the answer
+            warnings.simplefilter("ignore")
+            return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
     except Exception:  # noqa: BLE001 - importances are a bonus; never fail a finished sweep for them
         return {}
 

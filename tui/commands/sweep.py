@@ -51,19 +51,18 @@ def register(sub: Any) -> None:
     p.add_argument("--sampler", default="tpe", help="grid, random or tpe (default: %(default)s, seeded)")
     p.add_argument("--pruner", default="median", help="none, median or hyperband (default: %(default)s)")
     p.add_argument("--workers", type=str, default=None, metavar="N",
-                   help=f"trials at once, in local processes (default: {default_workers()} here)")
+                   help=f"trials at once (default: {default_workers()} local process(es) here; with --cluster,"
+                        " every worker thread of the cluster)")
     p.add_argument("--name", help="the sweep's name (default: sweep-DATE-TIME)")
     p.add_argument("--resume", metavar="NAME", help="continue the sweep NAME with its own settings")
     p.add_argument("--storage", metavar="URL",
                    help="an Optuna storage URL or a journal file path (default: sweeps.journal in the user data dir)")
     p.add_argument("--cluster", metavar="tcp://HOST:PORT", help="run the trials on this Dask scheduler's workers")
     p.add_argument("--json", action="store_true", help="one JSON object a line: start, trial, done")
+    own_help = {"--epochs": f"epochs per trial (default {DEFAULT_EPOCHS})",
+                "--seed": "seed of the sampler and of every trial's training (default: the preset's)"}
     for flag, _field, typ, help_text in TRAIN_FLAGS:
-        if flag == "--epochs":
-            help_text = f"epochs per trial (default {DEFAULT_EPOCHS})"
-        elif flag == "--seed":
-            help_text = "seed of the sampler and of every trial's training (default: the preset's)"
-        p.add_argument(flag, type=str, default=None, help=help_text, metavar=typ.__name__.upper())
+        p.add_argument(flag, type=str, default=None, help=own_help.get(flag, help_text), metavar=typ.__name__.upper())
     p.set_defaults(func=run_sweep_command)
 
 
@@ -80,6 +79,13 @@ def _int(args: argparse.Namespace, attr: str, flag: str, low: int, high: int) ->
     if not low <= value <= high:
         raise UsageError(f"{flag}: {value} is out of range {low}..{high}")
     return value
+
+
+def _workers(given: int | None, cluster: str | None) -> int | None:
+    """--workers, else: on a cluster all its worker threads (None), locally default_workers()."""
+    if given is not None:
+        return given
+    return None if cluster else default_workers()
 
 
 def build_spec(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -99,7 +105,7 @@ def build_spec(args: argparse.Namespace) -> tuple[Any, Any]:
             budget = float(args.time_budget)
         except ValueError:
             raise UsageError(f"--time-budget: expected a number of seconds, got {args.time_budget!r}") from None
-        if not budget > 0 or budget != budget or budget == float("inf"):
+        if not 0 < budget < float("inf"):
             raise UsageError(f"--time-budget: expected a positive number of seconds, got {args.time_budget!r}")
     if args.sampler not in SAMPLERS:
         raise UsageError(f"--sampler: unknown sampler {args.sampler!r}; choose from {', '.join(SAMPLERS)}")
@@ -114,7 +120,7 @@ def build_spec(args: argparse.Namespace) -> tuple[Any, Any]:
         from engine.config import TrainConfig
 
         spec = SweepSpec(name=args.resume, space=(), base=TrainConfig(), trials=trials, time_budget=budget,
-                         workers=workers or default_workers(), data_dir=args.data, storage=args.storage,
+                         workers=_workers(workers, args.cluster), data_dir=args.data, storage=args.storage,
                          cluster=args.cluster, resume=True)
         return spec, None
     try:
@@ -139,7 +145,7 @@ def build_spec(args: argparse.Namespace) -> tuple[Any, Any]:
     spec = SweepSpec(name=name, space=space, base=base, epochs=epochs,
                      trials=trials if trials is not None or budget is not None else DEFAULT_TRIALS,
                      time_budget=budget, sampler=args.sampler, pruner=args.pruner,
-                     workers=workers or default_workers(), seed=base.seed, data_dir=args.data,
+                     workers=_workers(workers, args.cluster), seed=base.seed, data_dir=args.data,
                      storage=args.storage, cluster=args.cluster)
     return spec, None
 
