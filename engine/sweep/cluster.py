@@ -180,11 +180,16 @@ class DaskBackend:
         from distributed import Queue
 
         number = job.number
-        control = Queue(f"termnist-{self._token}-ctl-{number}", client=self.client)
-        self._control[number] = control
-        self._futures[number] = self.client.submit(
-            dask_trial, asdict(job), self.events.name, control.name, self._data, pure=False,
-            key=f"termnist-trial-{self._token}-{number}")
+        try:
+            control = Queue(f"termnist-{self._token}-ctl-{number}", client=self.client)
+            self._control[number] = control
+            self._futures[number] = self.client.submit(
+                dask_trial, asdict(job), self.events.name, control.name, self._data, pure=False,
+                key=f"termnist-trial-{self._token}-{number}")
+        except Exception as exc:  # noqa: BLE001 - comm errors of a lost scheduler take many forms
+            self._forget(number)
+            raise SweepError(f"--cluster {self.address}: lost the connection to the scheduler"
+                             f" ({type(exc).__name__}: {exc})") from None
         return "dask"
 
     def verdict(self, number: int, go: bool) -> None:

@@ -22,7 +22,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.sweep.events import (SweepDone, SweepEvent, SweepStarted, TrialEpoch, TrialFinished, TrialJob,
@@ -31,6 +31,7 @@ from engine.sweep.space import ParamSpec, config_value
 from engine.sweep.study import (SweepError, counts, create_study, importances, load_study, make_pruner,
                                 make_sampler, open_storage)
 
+DEFAULT_TRIALS = 16
 STOP_GRACE_SECONDS = 30.0      # after Ctrl+C, how long running trials get to stop before being abandoned
 
 
@@ -39,7 +40,7 @@ class SweepSpec:
     """Everything a sweep needs. ``base``: a TrainConfig, the settings of all that is not searched
     (its ``epochs`` is replaced by ``epochs``). ``trials``/``time_budget``: stop asking for new
     trials after this many finished trials in the study (interrupted ones do not count) / this
-    many seconds of this session (running trials finish); at least one must be given.
+    many seconds of this session (running trials finish); neither: 16 trials (resume: the stored budget).
     ``storage``: None for the default journal file. ``cluster``: "tcp://HOST:PORT" of a Dask
     scheduler, else local worker processes. ``resume``: continue the study ``name`` (its stored
     settings win over ``space``/``base``/``epochs``/``sampler``/``pruner``/``seed``)."""
@@ -48,7 +49,7 @@ class SweepSpec:
     space: tuple[ParamSpec, ...]
     base: Any                                  # engine.config.TrainConfig
     epochs: int = 3
-    trials: int | None = 16
+    trials: int | None = None                  # None with no time budget: DEFAULT_TRIALS (resume: the stored)
     time_budget: float | None = None
     sampler: str = "tpe"
     pruner: str = "median"
@@ -70,8 +71,6 @@ class SweepSpec:
     def restored(self, stored: dict[str, Any]) -> SweepSpec:
         """This spec with the stored settings of the study it resumes. The budget (trials,
         time budget), workers, data, cluster given now win when given."""
-        from dataclasses import replace
-
         from engine.config import TrainConfig
 
         return replace(self, space=tuple(ParamSpec.from_json(p) for p in stored["space"]),
@@ -124,7 +123,7 @@ def run_sweep(spec: SweepSpec, on_event: Callable[[SweepEvent], None] | None = N
         study, stored = load_study(spec.name, storage_obj, where)
         spec = spec.restored(stored)
     if spec.trials is None and spec.time_budget is None:
-        raise SweepError("give --trials N, --time-budget SECONDS, or both")
+        spec = replace(spec, trials=DEFAULT_TRIALS)
     sampler = make_sampler(spec.sampler, spec.seed, spec.space)
     pruner = make_pruner(spec.pruner, spec.epochs)
     if spec.resume:
@@ -195,10 +194,10 @@ def run_sweep(spec: SweepSpec, on_event: Callable[[SweepEvent], None] | None = N
                 params = dict(trial.params)
                 job = TrialJob(sweep=spec.name, number=trial.number, config=spec.config_for(params).to_dict(),
                                dataset=spec.base.dataset, data_dir=spec.data_dir)
-                worker = backend.submit(job)
-                running[trial.number] = _Running(trial, params, worker, time.monotonic())
-                trial.set_user_attr("worker", worker)
-                emit(TrialStarted(trial.number, params, worker))
+                running[trial.number] = r = _Running(trial, params, "", time.monotonic())
+                r.worker = backend.submit(job)       # SweepError: told FAIL, interrupted, below
+                trial.set_user_attr("worker", r.worker)
+                emit(TrialStarted(trial.number, params, r.worker))
             if not running:
                 break
             if interrupted and stop_sent_at is not None and time.monotonic() - stop_sent_at > STOP_GRACE_SECONDS:

@@ -177,7 +177,7 @@ def counts(study: Any) -> dict[str, int]:
         elif t.state == TrialState.PRUNED:
             out["pruned"] += 1
         elif t.state == TrialState.FAIL:
-            out["interrupted" if t.user_attrs.get("reason") == "interrupted" else "failed"] += 1
+            out["interrupted" if str(t.user_attrs.get("reason", "")).startswith("interrupted") else "failed"] += 1
         elif t.state == TrialState.RUNNING:
             out["running"] += 1
         elif t.state == TrialState.WAITING:

@@ -285,3 +285,34 @@ def test_an_unreachable_cluster_is_one_line(tiny, monkeypatch):
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 2.0)
     with pytest.raises(SweepError, match=r"--cluster tcp://127\.0\.0\.1:9: cannot reach the Dask scheduler"):
         run_sweep(tiny("far", cluster="tcp://127.0.0.1:9"))
+
+
+@pytest.mark.timeout(300)
+def test_a_cluster_lost_mid_sweep_keeps_the_finished_trials_and_resume_continues(tiny, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    from engine.sweep import cluster as cluster_mod
+
+    monkeypatch.setattr(cluster_mod, "LOST_SECONDS", 2.0)
+    kw = dict(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None, host="127.0.0.1")
+    first = distributed.LocalCluster(**kw)
+    seen: list = []
+
+    def on_event(e):
+        seen.append(e)
+        if isinstance(e, sev.TrialFinished) and e.number == 0:
+            first.close()                               # the scheduler and its worker go away
+
+    try:
+        done = run_sweep(tiny("lost", trials=4, epochs=3, pruner="none", cluster=first.scheduler_address), on_event)
+    finally:
+        first.close()
+    assert done.error and "lost the connection to the scheduler" in done.error
+    assert done.n_complete == 1 and not done.interrupted
+    second = distributed.LocalCluster(**kw)
+    try:
+        again, more = collect(SweepSpec(name="lost", space=(), base=TrainConfig(), resume=True,
+                                        cluster=second.scheduler_address))
+    finally:
+        second.close()
+    assert more[0].done_before == 1 and again.error is None
+    assert again.n_complete == 4
