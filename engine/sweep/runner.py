@@ -207,9 +207,9 @@ def run_sweep(spec: SweepSpec, on_event: Callable[[SweepEvent], None] | None = N
                     finish(number)
                 break
             for msg in backend.poll(0.2):
-                r = running.get(msg.number)
-                if r is None:
+                if msg.number not in running:
                     continue
+                r = running[msg.number]
                 if isinstance(msg, WorkerHello):
                     r.worker = msg.worker
                     r.trial.set_user_attr("worker", msg.worker)
