@@ -17,8 +17,8 @@ from __future__ import annotations
 from engine.sweep.events import SweepDone, SweepEvent, SweepStarted, TrialEpoch, TrialFinished, TrialStarted
 from engine.sweep.runner import SweepSpec, run_sweep
 from engine.sweep.space import SWEEPABLE, ParamSpec, SpaceError, parse_param, parse_space
-from engine.sweep.study import PRUNERS, SAMPLERS, SweepError, default_storage
+from engine.sweep.study import PRUNERS, SAMPLERS, SweepError, default_storage, past_trials, study_names
 
 __all__ = ["PRUNERS", "SAMPLERS", "SWEEPABLE", "ParamSpec", "SpaceError", "SweepDone", "SweepError", "SweepEvent",
            "SweepSpec", "SweepStarted", "TrialEpoch", "TrialFinished", "TrialStarted", "default_storage",
-           "parse_param", "parse_space", "run_sweep"]
+           "parse_param", "parse_space", "past_trials", "run_sweep", "study_names"]

@@ -4,7 +4,7 @@ Default storage: one Optuna *journal file* in the user data directory
 (``<state dir>/sweeps.journal``; ``TERMNIST_STATE_DIR`` moves it), holding every sweep as a
 study named by ``--name``. A journal file is safe for several processes on one host (not on
 NFS); no server is needed, and ``optuna-dashboard FILE`` / ``optuna trials --storage FILE
---storage-class JournalFileStorage --study-name NAME`` read it. ``--storage URL`` takes any
+--storage-class JournalFileBackend --study-name NAME`` read it. ``--storage URL`` takes any
 Optuna storage URL instead (``postgresql://...`` shared by several hosts; ``sqlite:///...``
 works for one writer). A plain path (no ``://``) is a journal file.
 
@@ -205,5 +205,31 @@ def importances(study: Any) -> dict[str, float]:
 def env_storage_note() -> str:
     """Where the default journal is and how to read it with Optuna's own tools."""
     path = default_storage()
-    return (f"optuna-dashboard {path}  |  optuna trials --storage {path} --storage-class JournalFileStorage"
+    return (f"optuna-dashboard {path}  |  optuna trials --storage {path} --storage-class JournalFileBackend"
             f" --study-name NAME{'  (TERMNIST_STATE_DIR set)' if os.environ.get('TERMNIST_STATE_DIR') else ''}")
+
+
+def past_trials(name: str, storage: str | None = None) -> list[Any]:
+    """The finished trials of the sweep ``name`` as TrialFinished events (for a table of an earlier
+    or resumed sweep; val_accs: the reported epochs, then the final value). SweepError when unknown."""
+    from optuna.trial import TrialState
+
+    from engine.sweep.events import TrialFinished
+
+    obj, where = open_storage(storage)
+    study, _ = load_study(name, obj, where)
+    out = []
+    states = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
+    for t in study.get_trials(deepcopy=False):
+        if t.state not in states:
+            continue
+        accs = [float(t.intermediate_values[k]) for k in sorted(t.intermediate_values)]
+        if t.state == TrialState.COMPLETE and t.value is not None:
+            accs.append(float(t.value))
+        out.append(TrialFinished(
+            number=t.number, state=states[t.state], params=dict(t.params),
+            value=t.value if t.value is not None else (accs[-1] if accs else None), epochs=len(accs),
+            run_id=t.user_attrs.get("run_id"), worker=str(t.user_attrs.get("worker", "")),
+            seconds=float(t.user_attrs.get("seconds", 0.0)), reason=str(t.user_attrs.get("reason", "")),
+            val_accs=tuple(accs)))
+    return out

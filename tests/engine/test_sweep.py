@@ -143,6 +143,13 @@ def test_a_hopeless_learning_rate_is_pruned(tiny):
     assert (done.n_complete, done.n_pruned) == (2, 1)
     with RunStore() as store:
         assert store.get(by[2].run_id).status == "stopped" and store.get(by[2].run_id).epochs_done == 1
+    # the same table, read back from the journal (what a panel shows for an earlier sweep)
+    from engine.sweep import past_trials, study_names
+
+    assert "prune" in study_names()
+    back = {t.number: t for t in past_trials("prune")}
+    assert [(t.state, t.epochs, t.run_id, t.val_accs) for t in back.values()] == \
+        [(by[n].state, by[n].epochs, by[n].run_id, by[n].val_accs) for n in back]
 
 
 def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(tiny):
