@@ -1,5 +1,8 @@
 """Trials in local worker processes (multiprocessing "spawn": safe beside threads, e.g. the app's).
 
+Workers never write to the terminal (stdout /dev/null, stderr a temporary file whose last line
+is quoted when a worker dies) and ignore SIGINT/SIGHUP.
+
 Each worker is one process with one BLAS thread, kept for many trials (its dataset is loaded
 once, with the same --data / search rules as the sweep). It talks to the sweep over a private
 pipe (the typed messages of engine.sweep.events; pickled between our own processes, as the
@@ -11,6 +14,7 @@ is started for the next trial. Workers ignore SIGINT: the sweep decides what Ctr
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import time
 from multiprocessing.connection import Connection, wait
@@ -19,9 +23,18 @@ from typing import Any
 from engine.sweep.events import TrialJob, WorkerEnd, WorkerEvent, WorkerLost
 
 
-def _worker_main(conn: Connection) -> None:
-    """The worker process: trials one after another until EOF or None."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_main(conn: Connection, stderr_path: str | None = None) -> None:
+    """The worker process: trials one after another until EOF or None. It never writes to the
+    terminal (the app's screen): stdout is /dev/null, stderr the file ``stderr_path``."""
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    if stderr_path is not None:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+        err = os.open(stderr_path, os.O_WRONLY | os.O_APPEND)
+        os.dup2(err, 2)
+        os.close(err)
     from engine import events as ev
     from engine.errors import TermnistError
     from engine.sweep.worker import load_cached, train_trial
@@ -81,11 +94,32 @@ def _worker_main(conn: Connection) -> None:
 
 class _Worker:
     def __init__(self, ctx: Any) -> None:
+        import tempfile
+
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="termnist-sweep-worker")
+        fd, self.stderr_path = tempfile.mkstemp(prefix="termnist-sweep-worker-", suffix=".log")
+        os.close(fd)
+        self.process = ctx.Process(target=_worker_main, args=(child, self.stderr_path), daemon=True,
+                                   name="termnist-sweep-worker")
         self.process.start()
         child.close()
         self.number: int | None = None            # the trial it runs
+
+    def stderr_tail(self) -> str:
+        """The last line the worker wrote to stderr (a traceback's last line), or ""."""
+        try:
+            with open(self.stderr_path, "rb") as fh:
+                fh.seek(max(0, os.path.getsize(self.stderr_path) - 2000))
+                lines = [ln for ln in fh.read().decode(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return lines[-1].strip()[:300] if lines else ""
+
+    def forget_stderr(self) -> None:
+        try:
+            os.unlink(self.stderr_path)
+        except OSError:
+            pass
 
     @property
     def name(self) -> str:
@@ -105,6 +139,7 @@ class _Worker:
             self.process.kill()
             self.process.join(1.0)
         self.conn.close()
+        self.forget_stderr()
 
 
 class LocalPool:
@@ -192,7 +227,10 @@ class LocalPool:
             code = w.process.exitcode
             why = (f"killed by signal {-code}" if code is not None and code < 0 else
                    f"exited with status {code}" if code is not None else "stopped answering")
-            out.append(WorkerLost(number if number is not None else -1, f"worker {w.name} {why}"))
+            tail = w.stderr_tail()
+            out.append(WorkerLost(number if number is not None else -1,
+                                  f"worker {w.name} {why}" + (f" ({tail})" if tail else "")))
+            w.forget_stderr()
             self._workers.remove(w)
             w.number = None
             try:
