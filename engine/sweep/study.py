@@ -99,8 +99,25 @@ def make_sampler(name: str, seed: int, space: Any = ()) -> Any:
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
-        return optuna.samplers.GridSampler({p.name: p.grid_values() for p in space}, seed=seed)
+        return _ask_tell_grid({p.name: p.grid_values() for p in space}, seed=seed)
     raise SweepError(f"--sampler: unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
+
+
+def _grid_class() -> Any:
+    import optuna
+
+    class AskTellGrid(optuna.samplers.GridSampler):
+        """GridSampler whose ``after_trial`` does not call ``study.stop()`` when the grid is done
+        (that raises outside ``optimize``; the sweep caps its trials at the grid's size itself)."""
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return AskTellGrid
+
+
+def _ask_tell_grid(search_space: dict[str, list[Any]], seed: int) -> Any:
+    return _grid_class()(search_space, seed=seed)
 
 
 def make_pruner(name: str, epochs: int) -> Any:

@@ -323,3 +323,19 @@ def test_a_cluster_lost_mid_sweep_keeps_the_finished_trials_and_resume_continues
         second.close()
     assert more[0].done_before == 1 and again.error is None
     assert again.n_complete == 4
+
+
+def test_grid_tries_every_combination_once_and_stops(tiny):
+    spec = tiny("grid", space=parse_space(["batch_size=16,32", "lr=0.05,0.1"]), sampler="grid", trials=None,
+                pruner="none")
+    done, events = collect(spec)
+    assert events[0].trials == 4                                   # the grid's size
+    assert sorted((t.params["batch_size"], t.params["lr"]) for t in finished(events)) == \
+        [(16, 0.05), (16, 0.1), (32, 0.05), (32, 0.1)]
+    assert done.n_complete == 4
+
+
+def test_hyperband_and_random_samplers_run(tiny):
+    done, events = collect(tiny("hb", sampler="random", pruner="hyperband", trials=4, epochs=3))
+    assert done.n_complete + done.n_pruned == 4 and done.n_complete >= 1
+    assert all(t.state in ("complete", "pruned") for t in finished(events))
