@@ -109,6 +109,7 @@ class TrialJob:
     dataset: str                     # dataset name
     data_dir: str | None             # --data (the worker applies the same search rules)
     progress_every: int = 20
+    checkpoint: str | None = None    # where to keep the trial's last completed epoch (.npz), or None
 
 
 @dataclass(frozen=True)

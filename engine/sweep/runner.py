@@ -19,6 +19,7 @@ reason "interrupted"; their parameters are enqueued, so ``--resume`` runs them a
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -57,6 +58,7 @@ class SweepSpec:
     seed: int = 0
     data_dir: str | None = None
     storage: str | None = None
+    checkpoints: str | None = None             # a directory: keep each trial's model there (local workers only)
     cluster: str | None = None
     resume: bool = False
     record: bool = True                        # record each trial in the run store
@@ -99,6 +101,7 @@ class _Running:
     outcome: str = ""                           # "", "pruned", "diverged", "failed", "interrupted"
     reason: str = ""
     finished_event: bool = False
+    checkpoint: str | None = None               # the trial's model file (SweepSpec.checkpoints)
 
 
 def run_sweep(spec: SweepSpec, on_event: Callable[[SweepEvent], None] | None = None, *,
@@ -193,8 +196,9 @@ def run_sweep(spec: SweepSpec, on_event: Callable[[SweepEvent], None] | None = N
                 trial = study.ask(distributions)
                 params = dict(trial.params)
                 job = TrialJob(sweep=spec.name, number=trial.number, config=spec.config_for(params).to_dict(),
-                               dataset=spec.base.dataset, data_dir=spec.data_dir)
-                running[trial.number] = r = _Running(trial, params, "", time.monotonic())
+                               dataset=spec.base.dataset, data_dir=spec.data_dir,
+                               checkpoint=_checkpoint_path(spec, trial.number))
+                running[trial.number] = r = _Running(trial, params, "", time.monotonic(), checkpoint=job.checkpoint)
                 r.worker = backend.submit(job)       # SweepError: told FAIL, interrupted, below
                 trial.set_user_attr("worker", r.worker)
                 emit(TrialStarted(trial.number, params, r.worker))
@@ -240,6 +244,15 @@ def run_sweep(spec: SweepSpec, on_event: Callable[[SweepEvent], None] | None = N
         if store is not None:
             store.close()
     return _done(spec, study, t0, interrupted, error, emit)
+
+
+def _checkpoint_path(spec: SweepSpec, number: int) -> str | None:
+    """Where trial ``number`` keeps its model (``spec.checkpoints``; not on a cluster, whose
+    workers' files are on other machines)."""
+    if not spec.checkpoints or spec.cluster:
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.name)
+    return os.path.join(spec.checkpoints, f"sweep-{safe}-trial{number}.npz")
 
 
 def _open_store(spec: SweepSpec, note: Callable[[str], None]) -> Any:
@@ -312,6 +325,8 @@ def _on_event(spec: SweepSpec, store: Any, r: _Running, event: Any, backend: Any
         r.finished_event = True
     elif kind == "Finished":
         r.finished_event = True
+        if r.recorder is not None and r.checkpoint and os.path.exists(r.checkpoint):
+            r.recorder.set_checkpoint(r.checkpoint)      # the worker wrote it before sending Finished
         if event.reason == "diverged" and r.outcome != "interrupted":
             r.outcome, r.reason = "diverged", "diverged"
 

@@ -51,8 +51,27 @@ def train_trial(job: TrialJob, dataset: Any, send: Callable[[Any], None], verdic
                 if not session.stop_requested and stop_requested():
                     session.stop()
                 continue
+            if isinstance(event, ev.Finished) and job.checkpoint:
+                keep_checkpoint(session, job.checkpoint)      # before the sweep hears of the end
             if type(event).__name__ in FORWARDED:
                 send(event)
             if isinstance(event, ev.EpochEnded) and event.epoch < event.epochs and not session.stop_requested \
                     and not verdict():
                 session.stop()
+
+
+def keep_checkpoint(session: Any, path: str) -> None:
+    """The trial's last completed epoch in ``path`` (atomic; the app's Sweep panel loads the best
+    trial's model from it through the run store). Nothing when no epoch completed; a failure
+    (a full disk) costs the file, never the trial."""
+    if int(getattr(session, "epochs_done", 0) or 0) < 1:
+        return
+    try:
+        from pathlib import Path
+
+        from engine.checkpoint import save_checkpoint
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(path, session.checkpoint(last_completed_epoch=True))
+    except Exception:  # noqa: BLE001 - the model file is a bonus; the trial's result stands
+        pass
