@@ -36,6 +36,7 @@ from tui.model_files import ModelFiles
 from tui import keys, preferences
 from tui.panels import PANELS, Panels
 from tui.run_view import RunView
+from tui.sweep_view import SweepView
 from tui.screens import SCREENS, ScreenSpec
 from tui.screens.data_screen import DataScreen
 from tui.screens.dialogs import ConfirmScreen
@@ -45,6 +46,7 @@ from tui.widgets.digit_preview import DigitPreview
 from tui.widgets.epoch_log import EpochLog
 from tui.widgets.hyperparameter_form import HyperparameterForm
 from tui.widgets.loss_chart import LossChart
+from tui.widgets.sweep_panel import SweepPanel
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ class TermnistApp(App[int]):
         self.panels = Panels(self)
         self.data_panel = DataPanel(self)
         self.files = ModelFiles(self)
+        self.sweep = SweepView(self)                 # the Sweep panel's sweep (F3 sweep)
         self.dataset: Any = None                     # dataset shown in the preview
         self.model: Any = None                       # the last run's session or a loaded Checkpoint
         self.busy: set[str] = set()                  # "save", "load" while their workers run
@@ -262,6 +265,10 @@ class TermnistApp(App[int]):
         if event.worker.group == "training":
             self.view.worker_changed(event.worker)
 
+    @guarded
+    def on_sweep_panel_requested(self, message: SweepPanel.Requested) -> None:
+        self.sweep.request(message.what, message.number)
+
     def action_pause(self) -> None:
         if self.trainer.pause():
             self.epoch_log.write_event("pausing...")
@@ -422,6 +429,7 @@ class TermnistApp(App[int]):
     def _close(self, reason: str) -> None:
         self.keep_run(reason)
         self.trainer.abandon()
+        self.sweep.close()               # the sweep's thread ends after its trials' batch
         self.downloads.cancel()          # its thread stops at the next chunk; the .part stays
 
 

@@ -50,6 +50,12 @@ def _digits() -> list[Any]:
     return [_titled(DigitPreview(id="preview"), "Test digits")]
 
 
+def _sweep() -> list[Any]:
+    from tui.widgets.sweep_panel import SweepPanel
+
+    return [_titled(SweepPanel(id="sweep"), "Sweep (F5 start, F7 stop; table: p b m)")]
+
+
 def _form_field(app: Any) -> Any:
     fields = [w for w in app.form.query("Input, Select") if w.focusable]
     return fields[0] if fields else app.form
@@ -59,6 +65,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("form", "Settings", _form_field, _form),
     PanelSpec("train", "Training", lambda app: app.epoch_log.log_widget, _training),
     PanelSpec("digits", "Digits", lambda app: app.preview, _digits),
+    PanelSpec("sweep", "Sweep", lambda app: app.query_one("#sweep").first_field, _sweep),
 )
 NAMES = tuple(p.name for p in PANELS)
 
