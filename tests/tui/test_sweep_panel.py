@@ -96,8 +96,35 @@ async def test_best_trial_key_fills_the_form(app):
         config, errors = app.form.get_config()
         assert errors == {}
         assert (config.lr, config.batch_size, config.hidden, config.epochs, config.seed) == (0.2, 32, (32,), 3, 7)
-        assert "trial 1's settings are in the form" in screen_text(app) or any(
-            "trial 1's settings" in n.message for n in app._notifications)
+        assert any("trial 1's settings are in the form" in n.message for n in app._notifications)
+        panel.table.focus()
+        panel.table.move_cursor(row=3)
+        await pilot.pause()
+        await press(pilot, "enter")                      # any trial: Enter on its row
+        await pilot.pause()
+        config, _ = app.form.get_config()
+        assert (config.lr, config.batch_size) == (0.05, 128)
+
+
+async def test_stop_key_sets_the_event(app):
+    """F7 in the panel ends a running sweep (here a pretend one: no thread) and says so."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = await open_panel(pilot)
+        await press(pilot, "f7")                         # nothing runs: F7 is the app's (stop training)
+        assert not app.sweep.run.stop_event.is_set()
+        stop = app.sweep.run.begin()
+        panel.running = True
+        panel.show_event(started())
+        panel.table.focus()
+        await pilot.pause()
+        await press(pilot, "f7")
+        await pilot.pause()
+        assert stop.is_set() and panel.stopping
+        assert "stopping" in screen_text(app)
+        app.sweep.run.ended()
+        panel.post_message(panel.Ended())
+        await pilot.pause()
+        assert not panel.running
 
 
 async def test_importances_while_the_sweep_runs(app):
@@ -222,3 +249,19 @@ async def test_quitting_during_a_sweep_exits(bundled):
     while app.sweep.run.running and time.monotonic() < deadline:      # the thread ends on its own
         time.sleep(0.1)
     assert not app.sweep.run.running
+
+
+# -- snapshot ---------------------------------------------------------------------------------------------
+def test_sweep_panel_snapshot_80x24(snap_compare, app):
+    async def before(pilot):
+        panel = await open_panel(pilot)
+        await feed(pilot, panel, all_events())
+        for field in app.query(Input):
+            field.cursor_blink = False
+        panel.table.focus()
+        app.clear_notifications()
+        await settle(pilot)
+        panel.chart.replot()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)

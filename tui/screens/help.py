@@ -29,6 +29,12 @@ Digit preview (when focused)
   m           mistakes only            u       ASCII <-> Unicode blocks
   Captions: guess, confidence, (true label); X marks a mistake.
 
+Sweep panel (F3 until Sweep)
+  F5          start a sweep over the form's settings   F7  stop it
+  p           chart the next parameter (table focused)
+  b / m       the best trial's settings into the form / load its model
+  Enter       the selected trial's settings into the form
+
 Form
   Fields are checked as you type; a bad value shows why below the field
   and F5 refuses to start. Changes made while training apply to the next
