@@ -170,6 +170,19 @@ async def test_sweep_panel_uses_the_room_at_120x40(app):
         assert not panel.display and app.chart.display
 
 
+async def test_ascii_terminal_gets_an_ascii_sweep_panel(bundled):
+    app = TermnistApp(load_dataset_fn=lambda name, data_dir: bundled, remember=False, ascii_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = await open_panel(pilot)
+        await feed(pilot, panel, all_events())
+        panel.table.focus()
+        app.clear_notifications()
+        await pilot.pause()
+        text = screen_text(app)
+        assert "importance (Optuna)" in text and "91.5" in text
+        assert {c for c in text if ord(c) > 127} == set()
+
+
 def test_spec_from_the_panel_fields():
     base = TrainConfig(val_size=500)
     spec = sw.build_spec(["lr=0.001:0.5:log", "", "batch_size=32,64"],

@@ -30,6 +30,7 @@ from engine.sweep.events import SweepDone, SweepEvent, SweepStarted, TrialFinish
 from tui.controllers import sweep as sw
 from tui.guard import guarded, internal
 from tui.terminal import BOX_TO_ASCII, ascii_only
+from tui.widgets.ascii import ascii_scrollbars, ascii_select_arrows
 
 STATE_STYLE = {"running": "yellow", "complete": "green", "pruned": "dim", "failed": "red"}
 
@@ -226,6 +227,9 @@ class SweepPanel(Vertical):
                 yield Static("", id="sweep-importance", markup=False)
 
     def on_mount(self) -> None:
+        if ascii_only(self):                     # an ASCII-only terminal (tui.terminal)
+            ascii_scrollbars(self.table)
+            ascii_select_arrows(self)
         self.table.add_column("#", key="n", width=3)
         self.table.add_column("state", key="state", width=8)
         self.table.add_column("params", key="params")
