@@ -143,10 +143,13 @@ class SweepTrials:
         self.rows: dict[int, TrialRow] = {}
         self.done: SweepDone | None = None
         self.importances: dict[str, float] = {}
-        self.version = 0                      # bumped by every change (the chart redraws on it)
+        self.version = 0                      # bumped by every change
 
     def clear(self) -> None:
-        self.__init__()  # type: ignore[misc]
+        self.started, self.done = None, None
+        self.rows = {}
+        self.importances = {}
+        self.version += 1
 
     def apply(self, e: SweepEvent) -> TrialRow | None:
         """Take one event; returns the row it changed (None for the sweep's own events)."""
@@ -155,7 +158,6 @@ class SweepTrials:
         match e:
             case SweepStarted():
                 self.clear()
-                self.version = 1
                 self.started = e
             case TrialStarted():
                 row = self.rows[e.number] = TrialRow(e.number, dict(e.params))

@@ -179,9 +179,9 @@ class SweepPanel(Vertical):
             self.error = error
 
     class ImportancesReady(Message):
-        def __init__(self, version: int, values: dict[str, float]) -> None:
+        def __init__(self, sweep: object, values: dict[str, float]) -> None:
             super().__init__()
-            self.version = version
+            self.sweep = sweep                   # the SweepStarted they are of (a newer sweep ignores them)
             self.values = values
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
@@ -438,7 +438,7 @@ class SweepPanel(Vertical):
         self._importance_again = False
         space = self.trials.started.space
         rows = [sw.TrialRow(r.number, dict(r.params), r.state, [], r.value) for r in self.trials.complete()]
-        version = self.trials.version
+        sweep = self.trials.started
 
         def work() -> None:
             try:
@@ -446,7 +446,7 @@ class SweepPanel(Vertical):
             except Exception as exc:  # noqa: BLE001 - a bonus: logged, never fatal
                 internal.warning("importances failed: %s", exc)
                 values = {}
-            self.post_message(self.ImportancesReady(version, values))
+            self.post_message(self.ImportancesReady(sweep, values))
 
         self.run_worker(work, group="sweep-importance", thread=True, exit_on_error=False)
 
@@ -455,6 +455,10 @@ class SweepPanel(Vertical):
     def _importances_ready(self, message: ImportancesReady) -> None:
         message.stop()
         self._importance_busy = False
+        if message.sweep is not self.trials.started:     # of a sweep since replaced
+            self._importance_again = False
+            self._want_importances()
+            return
         final = self.trials.done is not None and bool(self.trials.done.importances)   # the sweep's own win
         if not final and (message.values or not self.trials.importances):
             self.trials.importances = dict(message.values)
