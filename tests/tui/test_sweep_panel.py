@@ -189,6 +189,11 @@ def test_spec_from_the_panel_fields():
                          {"trials": "4", "epochs": "2", "workers": "1", "sampler": "random", "pruner": "none"}, base)
     assert [p.name for p in spec.space] == ["lr", "batch_size"]
     assert (spec.trials, spec.epochs, spec.sampler, spec.pruner, spec.seed) == (4, 2, "random", "none", 0)
+    assert spec.enqueue == ({"lr": base.lr, "batch_size": 64},)      # the form's own point goes first
+    outside = sw.build_spec(["lr=0.2:0.5", "batch_size=32,64"], {}, base)
+    assert outside.enqueue == ()
+    layers = sw.build_spec(["hidden=32,256-128"], {}, TrainConfig(hidden=(256, 128)))
+    assert layers.enqueue == ({"hidden": "256-128"},)
     with pytest.raises(sw.SweepFormError) as bad:
         sw.build_spec(["lr=0.1:0.5", "lr=0.2,0.3", ""], {}, base)
     assert bad.value.field == "param-1" and "given twice" in bad.value.reason
@@ -204,6 +209,18 @@ def test_spec_from_the_panel_fields():
     with pytest.raises(sw.SweepFormError) as bad:
         sw.build_spec(["", "", ""], {}, base)
     assert bad.value.field == "param-0"
+
+
+def test_trials_model_without_textual():
+    trials = sw.SweepTrials()
+    for e in all_events():
+        trials.apply(e)
+    assert trials.counts() == {"running": 0, "complete": 3, "pruned": 1, "failed": 1}
+    assert trials.best().number == 1 and trials.importances == {"lr": 0.83, "batch_size": 0.17}
+    config = trials.config_of(trials.rows[3])
+    assert (config.lr, config.batch_size, config.hidden, config.seed) == (0.05, 128, (32,), 7)
+    trials.apply(started())                               # a new sweep starts afresh
+    assert trials.rows == {} and trials.done is None and trials.importances == {}
 
 
 def test_format_helpers():

@@ -88,9 +88,32 @@ def build_spec(space_texts: list[str], values: dict[str, str], base: Any, *, nam
         raise SweepFormError("pruner", f"unknown pruner {pruner!r}")
     if base.val_size == 0:
         raise SweepFormError("settings", "a sweep ranks trials by validation accuracy: set Val size > 0 in the form")
+    baseline = form_point(specs, base)
     return SweepSpec(name=name or time.strftime("sweep-%Y%m%d-%H%M%S"), space=tuple(specs), base=base,
                      epochs=epochs, trials=trials, sampler=sampler, pruner=pruner, workers=workers,
-                     seed=base.seed, data_dir=data_dir, checkpoints=checkpoints)
+                     seed=base.seed, data_dir=data_dir, checkpoints=checkpoints,
+                     enqueue=(baseline,) if baseline is not None and sampler != "grid" else ())
+
+
+def form_point(specs: list[Any], base: Any) -> dict[str, Any] | None:
+    """The form's own values of the searched parameters, as Optuna stores them, when every one
+    lies inside the space (the sweep tries it first: a baseline); else None."""
+    point: dict[str, Any] = {}
+    for p in specs:
+        value = getattr(base, p.name)
+        if p.name == "hidden":
+            value = "-".join(str(h) for h in value) or "none"
+        if p.kind == "categorical":
+            if value not in p.choices:
+                return None
+            point[p.name] = p.choices[p.choices.index(value)]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and p.low <= value <= p.high:
+            if p.kind == "int" and value != int(value):
+                return None
+            point[p.name] = int(value) if p.kind == "int" else float(value)
+        else:
+            return None
+    return point
 
 
 def fit_base(spec: Any, dataset: Any) -> tuple[Any, str | None]:
@@ -379,5 +402,5 @@ def run_in_thread(spec: Any, stop: threading.Event, get_dataset: Callable[[str],
 
 
 __all__ = ["DEFAULTS", "DEFAULT_SPACE", "SPACE_FIELDS", "ChartSeries", "SweepFormError", "SweepRun", "SweepTrials",
-           "TrialRow", "build_spec", "ensure_resource_tracker", "fit_base", "format_accs", "format_params",
-           "importance_bars", "importances_of", "run_in_thread"]
+           "TrialRow", "build_spec", "ensure_resource_tracker", "fit_base", "form_point", "format_accs",
+           "format_params", "importance_bars", "importances_of", "run_in_thread"]
