@@ -38,3 +38,10 @@ def test_the_app_controllers_import_no_ui_modules():
         " tui.controllers.models, tui.runner"
     )
     assert not (loaded & set(UI_MODULES)), loaded & set(UI_MODULES)
+
+
+def test_the_sweep_panel_controller_imports_no_ui_modules_nor_optuna():
+    """tui.controllers.sweep: the Sweep panel's model and work without Textual; Optuna only when
+    a sweep or its importances run."""
+    loaded = _loaded_after("import tui.controllers.sweep")
+    assert not (loaded & set(UI_MODULES + ("optuna",))), loaded & set(UI_MODULES + ("optuna",))

@@ -39,6 +39,7 @@ from tui.panels import PANELS, Panels
 from tui.run_actions import RunActions, TrainOnReady
 from tui.run_view import RunView
 from tui.screens import SCREENS, ScreenSpec, forward
+from tui.sweep_view import SweepView
 from tui.screens.data_screen import DataScreen
 from tui.screens.dialogs import ConfirmScreen
 from tui.screens.digit_detail import DigitScreen
@@ -48,6 +49,7 @@ from tui.widgets.epoch_log import EpochLog
 from tui.widgets.hyperparameter_form import HyperparameterForm
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.runs_panel import RunsPanel
+from tui.widgets.sweep_panel import SweepPanel
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class TermnistApp(App[int]):
         self.files = ModelFiles(self)
         self.live = LiveChanges(self)
         self.run_actions = RunActions(self)          # what the Runs panel asks for a run
+        self.sweep = SweepView(self)                 # the Sweep panel's sweep (F3 sweep)
         self.dataset: Any = None                     # dataset shown in the preview
         self.model: Any = None                       # the last run's session or a loaded Checkpoint
         self.busy: set[str] = set()                  # "save", "load" while their workers run
@@ -270,6 +273,10 @@ class TermnistApp(App[int]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "training":
             self.view.worker_changed(event.worker)
+
+    @guarded
+    def on_sweep_panel_requested(self, message: SweepPanel.Requested) -> None:
+        self.sweep.request(message.what, message.number)
 
     def action_pause(self) -> None:
         if self.trainer.pause():
@@ -460,6 +467,7 @@ class TermnistApp(App[int]):
     def _close(self, reason: str) -> None:
         self.keep_run(reason)
         self.trainer.abandon()
+        self.sweep.close()               # the sweep's thread ends after its trials' batch
         self.downloads.cancel()          # its thread stops at the next chunk; the .part stays
 
 

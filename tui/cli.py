@@ -18,6 +18,7 @@ from tui.commands import UsageError
 COMMAND_MODULES: tuple[str, ...] = ("tui.commands.train", "tui.commands.data", "tui.commands.insight",
                    "tui.commands.runs")  # insight extends eval
 COMMAND_MODULES += ("tui.commands.race", "tui.commands.lr_find")   # optimizer race, LR range test
+COMMAND_MODULES += ("tui.commands.sweep",)   # Optuna sweeps
 LOG_FILE_HELP = "write the log here (default: termnist.log in the user log directory, or $TERMNIST_LOG_DIR)"
 # TERM values whose terminal cannot draw the app (no cursor addressing, no alternate screen)
 DUMB_TERMS = ("", "dumb", "unknown")
@@ -34,6 +35,7 @@ commands:
   runs        the run history: list, show, compare, export, rm
   race        race optimizers from the same initial weights and batch order
   lr-find     LR range test: loss against a growing lr, and a suggested lr
+  sweep       search hyperparameters with Optuna (pruning, parallel trials, a Dask cluster)
 
 MNIST: Yann LeCun, Corinna Cortes, Christopher J.C. Burges (CC BY-SA 3.0).
 """

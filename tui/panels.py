@@ -57,6 +57,12 @@ def _runs() -> list[Any]:
     return [_titled(RunsPanel(id="runs"), "Runs: space select, s/S sort, ^f filter, n note, + star, r reload")]
 
 
+def _sweep() -> list[Any]:
+    from tui.widgets.sweep_panel import SweepPanel
+
+    return [_titled(SweepPanel(id="sweep"), "Sweep (F5 start, F7 stop; table: p b m)")]
+
+
 def _form_field(app: Any) -> Any:
     fields = [w for w in app.form.query("Input, Select") if w.focusable]
     return fields[0] if fields else app.form
@@ -68,6 +74,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("digits", "Digits", lambda app: app.preview, _digits),
     PanelSpec("runs", "Runs", lambda app: app.query_one("#runs").table, _runs,
               lambda app: app.query_one("#runs").prepare()),
+    PanelSpec("sweep", "Sweep", lambda app: app.query_one("#sweep").first_field, _sweep),
 )
 NAMES = tuple(p.name for p in PANELS)
 

@@ -66,7 +66,8 @@ class RunRecorder:
 
     def __init__(self, store: RunStore | None, *, source: str = "", dataset_name: str = "",
                  dataset_title: str = "", data_dir: str | None = None, sample: bool = False,
-                 threads: int | None = None, on_error: Callable[[str], None] | None = None) -> None:
+                 threads: int | None = None, on_error: Callable[[str], None] | None = None,
+                 sweep: str | None = None, trial: int | None = None) -> None:
         self.store = store
         self.source = source
         self.dataset_name = dataset_name
@@ -75,6 +76,8 @@ class RunRecorder:
         self.sample = sample
         self.threads = threads
         self.on_error = on_error
+        self.sweep = sweep                     # a sweep's trial: the study name and trial number
+        self.trial = trial
         self.run_id: str | None = None
         self.error: str | None = None
         self._status: str | None = None        # set by Stopped / Diverged / Failed before Finished
@@ -174,7 +177,7 @@ class RunRecorder:
         self.run_id = self._do(lambda s: s.create_run(
             settings=dict(e.config), dataset=self.dataset_name or str(e.config.get("dataset", "")),
             dataset_title=self.dataset_title or e.dataset, data_dir=self.data_dir, sample=self.sample,
-            source=self.source, version=self._version, machine=self._machine))
+            source=self.source, version=self._version, machine=self._machine, sweep=self.sweep, trial=self.trial))
         self._last_beat = time.monotonic()
 
     def record_change(self, epoch: int, step: int, field: str, old: Any, new: Any) -> None:

@@ -72,7 +72,12 @@ _V2 = (
     "ALTER TABLE runs ADD COLUMN pid_start INTEGER",      # the process's start time: a reused pid is not it
     "CREATE INDEX runs_started ON runs (started)",
 )
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# v3 (sweeps, engine.sweep): which sweep a run is a trial of, and its Optuna trial number
+_V3_SWEEP = (
+    "ALTER TABLE runs ADD COLUMN sweep TEXT",
+    "ALTER TABLE runs ADD COLUMN trial INTEGER",
+)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3_SWEEP)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

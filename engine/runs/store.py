@@ -22,7 +22,7 @@ EPOCH_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seco
 _LIST_COLUMNS = ("id", "started", "ended", "status", "source", "settings", "dataset", "dataset_title",
                  "data_dir", "sample", "epochs_done", "best_val_acc", "test_loss", "test_acc", "seconds",
                  "checkpoint", "message", "version", "machine", "host", "pid", "heartbeat", "note", "star",
-                 "pid_start")
+                 "pid_start", "sweep", "trial")
 SORT_COLUMNS = tuple(c for c in _LIST_COLUMNS if c not in ("settings", "machine", "pid_start"))
 HOST = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
 
@@ -66,13 +66,15 @@ class RunSummary:
     note: str
     star: bool
     pid_start: int | None = None     # start time of the process (clock ticks since boot), where known
+    sweep: str | None = None         # the sweep (Optuna study name) this run is a trial of
+    trial: int | None = None         # its trial number in that sweep
 
     def to_json(self) -> dict[str, Any]:
         """The object ``termnist runs --json`` prints for this run."""
         return {"id": self.id, "status": self.status, "dataset": self.dataset, "sample": self.sample,
                 "settings": self.settings, "epochs_done": self.epochs_done, "best_val_acc": self.best_val_acc,
                 "test_acc": self.test_acc, "seconds": self.seconds, "started": _iso(self.started),
-                "checkpoint": self.checkpoint}
+                "checkpoint": self.checkpoint, "sweep": self.sweep, "trial": self.trial}
 
 
 @dataclass
@@ -174,7 +176,8 @@ class RunStore:
     def create_run(self, *, settings: dict[str, Any], dataset: str = "", dataset_title: str = "",
                    data_dir: str | None = None, sample: bool = False, source: str = "",
                    version: str = "", machine: dict[str, Any] | None = None,
-                   started: float | None = None, pid: int | None = None) -> str:
+                   started: float | None = None, pid: int | None = None, sweep: str | None = None,
+                   trial: int | None = None) -> str:
         """A new row with status "running"; returns its id."""
         now = time.time() if started is None else started
         pid = os.getpid() if pid is None else pid
@@ -183,11 +186,11 @@ class RunStore:
             try:
                 self._write([(
                     "INSERT INTO runs (id, started, status, source, settings, dataset, dataset_title, data_dir,"
-                    " sample, version, machine, host, pid, pid_start, heartbeat)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " sample, version, machine, host, pid, pid_start, heartbeat, sweep, trial)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (run_id, now, "running", source, json.dumps(settings), dataset, dataset_title, data_dir,
                      int(bool(sample)), version, json.dumps(machine or {}), HOST, pid, proc_start(pid),
-                     time.time()))])
+                     time.time(), sweep, trial))])
                 return run_id
             except sqlite3.IntegrityError:
                 continue           # same second, same 16 random bits: draw again
@@ -282,7 +285,7 @@ class RunStore:
     def list(self, *, sort: str = "started", descending: bool = True, text: str | None = None,
              status: str | None = None, limit: int | None = None) -> list[RunSummary]:
         """Runs, newest first by default. ``sort``: any of SORT_COLUMNS. ``text``: a
-        case-insensitive substring of the id, status, dataset, settings or note. Their
+        case-insensitive substring of the id, status, dataset, settings, note or sweep. Their
         ``machine`` is left empty (``get`` fills it): the listing stays fast."""
         if sort not in SORT_COLUMNS:
             raise ValueError(f"cannot sort by {sort!r}; choose from {', '.join(SORT_COLUMNS)}")
@@ -292,8 +295,9 @@ class RunStore:
         if text:
             like = f"%{text.replace(chr(92), chr(92) * 2).replace('%', chr(92) + '%').replace('_', chr(92) + '_')}%"
             where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in
-                                           ("id", "status", "dataset", "dataset_title", "settings", "note")) + ")")
-            params += [like] * 6
+                                           ("id", "status", "dataset", "dataset_title", "settings", "note",
+                                            "sweep")) + ")")
+            params += [like] * 7
         if status:
             where.append("status = ?")
             params.append(status)
@@ -398,14 +402,14 @@ def _summary(r: Any, machine: bool = True) -> RunSummary:
     """A RunSummary from a row of _LIST_COLUMNS (a tuple: the listing's hot path)."""
     (run_id, started, ended, status, source, settings, dataset, dataset_title, data_dir, sample, epochs_done,
      best_val_acc, test_loss, test_acc, seconds, checkpoint, message, version, machine_json, host, pid,
-     heartbeat, note, star, pid_start) = r
+     heartbeat, note, star, pid_start, sweep, trial) = r
     if status == "running" and _is_dead({"host": host, "pid": pid, "pid_start": pid_start, "heartbeat": heartbeat,
                                          "started": started}):
         status = "interrupted"       # a read-only store: shown, not persisted
     return RunSummary(run_id, started, ended, status, source, _loads(settings) or {}, dataset, dataset_title,
                       data_dir, bool(sample), epochs_done, best_val_acc, test_loss, test_acc, seconds, checkpoint,
                       message, version, (_loads(machine_json) or {}) if machine else {}, host, pid, heartbeat,
-                      note, bool(star), pid_start)
+                      note, bool(star), pid_start, sweep, trial)
 
 
 __all__ = ["STATUSES", "Run", "RunStore", "RunSummary", "StoreError", "UnknownRunError", "default_path"]

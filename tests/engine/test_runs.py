@@ -355,7 +355,8 @@ def test_list_sorts_filters_and_limits(db):
         with pytest.raises(ValueError, match="cannot sort"):
             store.list(sort="id; DROP TABLE runs")
         assert store.list()[0].to_json().keys() == {"id", "status", "dataset", "sample", "settings", "epochs_done",
-                                                    "best_val_acc", "test_acc", "seconds", "started", "checkpoint"}
+                                                    "best_val_acc", "test_acc", "seconds", "started", "checkpoint",
+                                                    "sweep", "trial"}
 
 
 def test_compare_export_and_delete(db, tmp_path):

@@ -46,6 +46,12 @@ Runs panel (F3 to it; every recorded run, newest first)
   x, Delete   delete it and its checkpoint (asks first)
   n           edit its note                +   star / unstar
 
+Sweep panel (F3 until Sweep)
+  F5          start a sweep over the form's settings   F7  stop it
+  p           chart the next parameter (table focused)
+  b / m       the best trial's settings into the form / load its model
+  Enter       the selected trial's settings into the form
+
 Form
   Fields are checked as you type; a bad value shows why below the field
   and F5 refuses to start. While training, Enter applies a learning rate,
