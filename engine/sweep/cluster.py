@@ -221,12 +221,13 @@ class DaskBackend:
                 time.sleep(min(timeout, 0.5))
                 return out
             self._disconnected_at = None
-            records = []
-            try:
-                records.append(self.events.get(timeout=timeout))
-                records += self.events.get(batch=True)
-            except TimeoutError:
-                pass
+            # batch=True never blocks on the scheduler (a server-side timeout there is logged as an
+            # error by the scheduler each time); wait here instead
+            deadline = time.monotonic() + timeout
+            records = list(self.events.get(batch=True))
+            while not records and time.monotonic() < deadline:
+                time.sleep(0.05)
+                records = list(self.events.get(batch=True))
         except SweepError:
             raise
         except Exception as exc:  # noqa: BLE001 - comm errors of a lost scheduler take many forms
@@ -242,6 +243,7 @@ class DaskBackend:
             kind = rec["kind"]
             if kind == "hello":
                 if number in self._hello:      # Dask runs the task again after its worker died
+                    self._put(number, "stop")  # cancel() does not stop a running task: it ends itself
                     self._futures[number].cancel()
                     out.append(WorkerLost(number, f"Dask worker {self._hello[number]} was lost mid-trial"))
                     self._forget(number)

@@ -339,3 +339,30 @@ def test_hyperband_and_random_samplers_run(tiny):
     done, events = collect(tiny("hb", sampler="random", pruner="hyperband", trials=4, epochs=3))
     assert done.n_complete + done.n_pruned == 4 and done.n_complete >= 1
     assert all(t.state in ("complete", "pruned") for t in finished(events))
+
+
+@pytest.mark.timeout(300)
+def test_a_dask_worker_killed_mid_trial_fails_that_trial_and_the_sweep_completes(tiny):
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None,
+                                       host="127.0.0.1")
+    client = distributed.Client(cluster)
+    killed: list[int] = []
+
+    def on_event(e):
+        seen.append(e)
+        if isinstance(e, sev.TrialEpoch) and e.number == 1 and not killed:
+            pid = next(iter(client.run(os.getpid).values()))
+            os.kill(pid, signal.SIGKILL)            # the nanny starts a new worker; Dask would re-run the task
+            killed.append(pid)
+
+    seen: list = []
+    try:
+        done = run_sweep(tiny("dkill", trials=3, pruner="none", cluster=cluster.scheduler_address), on_event)
+    finally:
+        client.close()
+        cluster.close()
+    by = {t.number: t for t in finished(seen)}
+    assert by[1].state == "failed" and "lost" in by[1].reason, by[1]
+    assert by[0].state == by[2].state == "complete"
+    assert (done.n_complete, done.n_failed) == (2, 1)
