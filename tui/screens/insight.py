@@ -297,7 +297,8 @@ class InsightScreen(Screen[None]):
             return
         log.debug("insight %s computed in %.3f s", name, time.perf_counter() - t0)
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._show_mounted, name, widget, version, result)
+            # an async callback is awaited on the app's loop (Textual's stub types it badly)
+            self.app.call_from_thread(self._show_mounted, name, widget, version, result)  # type: ignore[arg-type]
         else:
             self.app.call_from_thread(self._dropped, name, version)
 
@@ -305,11 +306,13 @@ class InsightScreen(Screen[None]):
         if self.computing.get(name) == version:
             del self.computing[name]
 
-    async def _show_mounted(self, name: str, widget: Any, version: tuple[Any, ...], result: Any) -> None:
+    async def _show_mounted(self, name: str, widget: Any, version: tuple[Any, ...], result: Any) -> bool:
+        """``_show`` once the view is mounted (its tab was opened a moment ago); True."""
         mounting = self._mounting.get(name)
         if mounting is not None and not widget.is_mounted:
-            await mounting                       # its tab was opened a moment ago: mounted first
+            await mounting
         self._show(name, widget, version, result)
+        return True
 
     def _show(self, name: str, widget: Any, version: tuple[Any, ...], result: Any) -> None:
         self._dropped(name, version)
