@@ -152,6 +152,13 @@ class InsightScreen(Screen[None]):
                     self.views[spec.name] = spec.build()
         yield KeyLine()       # Footer's per-key widgets cost more than a view to restyle
 
+    async def _update_when_mounted(self, name: str) -> None:
+        mounting = self._mounting.get(name)
+        if mounting is not None:
+            await mounting
+        if self.views[name].is_mounted:
+            self.update_view(name)
+
     def _mount_view(self, name: str) -> None:
         """Mount view ``name`` in its tab, once (the tab is being shown)."""
         widget = self.views[name]
@@ -257,7 +264,12 @@ class InsightScreen(Screen[None]):
         """Give view ``name`` the current model, unless it shows it already."""
         cur = self.current
         widget = self.views[name]
-        self._mount_view(name)
+        if not widget.is_mounted:
+            # mounted first, then computed: a worker started now would compete with the mount
+            # for the GIL (a forward pass of many NumPy calls, each waiting its turn)
+            self._mount_view(name)
+            self.call_later(self._update_when_mounted, name)
+            return
         if cur is None:
             self._note(name, self.idle_note)
             widget.display = False
