@@ -46,6 +46,7 @@ NO_MODEL = "No model yet: train (F5) or load (Ctrl+O) a model."
 TRAINING_NOTE = "Training: the views show the model at the end of each epoch (the first is under way)."
 SCREEN_NAME = "insight"
 STEP_LOSSES = 300        # recent step losses handed to the views (ModelInput.extra)
+PREFETCH_S = 0.15        # after a view is drawn: mount the next hidden view (one at a time)
 PROBS_WAIT_S = 3.0       # at an epoch end: how long to wait for the preview's probabilities
 
 
@@ -158,6 +159,17 @@ class InsightScreen(Screen[None]):
             await mounting
         if self.views[name].is_mounted:
             self.update_view(name)
+
+    async def _prefetch(self) -> None:
+        """After a view is drawn: mount the next view not mounted yet (one; the next one at
+        the next call), so that a later Tab finds it mounted and only computes and draws."""
+        for spec in self.specs:
+            widget = self.views[spec.name]
+            if spec.name not in self._mounting and not widget.is_attached:
+                self._mount_view(spec.name)
+                await self._mounting[spec.name]
+                self.set_timer(PREFETCH_S, self._prefetch)
+                return
 
     def _mount_view(self, name: str) -> None:
         """Mount view ``name`` in its tab, once (the tab is being shown)."""
@@ -340,6 +352,7 @@ class InsightScreen(Screen[None]):
         self.shown[name] = version
         self.computed += 1
         self._note(name, "")
+        self.set_timer(PREFETCH_S, self._prefetch)
         if self.active == name and (self.focused is None or isinstance(self.focused, Tabs)):
             self.focus_view(name)
 
