@@ -35,6 +35,7 @@ class MistakesResult:
     names: tuple[str, ...]
     label: str
     arts: dict[tuple[int, str], list[str]] = field(default_factory=dict)   # the first page, drawn
+    worst: tuple[Any, ...] | None = None   # worst_mistakes(probs, y, LIMIT), no filter (the worker's)
 
     @property
     def n_wrong(self) -> int:
@@ -85,9 +86,10 @@ class MistakesPanel(Widget, can_focus=True):
         # the first page's images are drawn here, in the worker, in both shadings: the view
         # opens without drawing a digit on the UI thread
         margin = 2 if min(ds.x_test.shape[1:3]) >= 24 else 0
+        worst = tuple(worst_mistakes(probs, y, LIMIT))     # the unfiltered list: not sorted on the UI thread
         arts = {(m.index, mode): render_image(ds.x_test[m.index], ds.max_value, mode, IMG_W, IMG_H, margin)
-                for m in worst_mistakes(probs, y, FIRST_PAGE) for mode in ("ascii", "blocks")}
-        return MistakesResult(probs, y, ds.x_test, float(ds.max_value), class_names(inp), inp.label, arts)
+                for m in worst[:FIRST_PAGE] for mode in ("ascii", "blocks")}
+        return MistakesResult(probs, y, ds.x_test, float(ds.max_value), class_names(inp), inp.label, arts, worst)
 
     def show(self, result: MistakesResult) -> None:
         if self.result is None or result.x is not self.result.x:
@@ -110,7 +112,12 @@ class MistakesPanel(Widget, can_focus=True):
         from engine.insight.mistakes import worst_mistakes
 
         r = self.result
-        self.mistakes = [] if r is None else worst_mistakes(r.probs, r.y, LIMIT, self.true_class, self.pred_class)
+        if r is None:
+            self.mistakes = []
+        elif r.worst is not None and self.true_class is None and self.pred_class is None:
+            self.mistakes = list(r.worst)
+        else:
+            self.mistakes = worst_mistakes(r.probs, r.y, LIMIT, self.true_class, self.pred_class)
         self.page = min(self.page, self.page_count() - 1)
         self._clamp()
         self.refresh()
