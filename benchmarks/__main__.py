@@ -1,4 +1,4 @@
-"""python -m benchmarks [all|epoch|accuracy|app|startup|insight|runs|live ...|sweep] [--quick] [--json PATH] [--data DIR]
+"""python -m benchmarks [all|epoch|accuracy|app|startup|insight|runs|live ...|sweep] [--quick] [--json P] [--data DIR]
 
 ``sweep`` (termnist sweep vs an Optuna + PyTorch script, ~15 min on full MNIST) runs only when named.
 
