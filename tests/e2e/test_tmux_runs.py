@@ -53,8 +53,8 @@ def test_two_runs_overlaid_in_the_runs_panel(tmp_path):
         # run 1: lr 0.1, from the remembered settings
         tmux.keys("F5")
         tmux.wait_for(lambda s: "idle, test accuracy" in status_line(s), 120, "the first run to end")
-        # run 2: lr 0.02, typed into the form (F3 x3 from the training panel: digits, runs, form)
-        for panel in ("[Digits]", "[Runs]", "[Settings]"):
+        # run 2: lr 0.02, typed into the form (F3 from the training panel: digits, runs, sweep, form)
+        for panel in ("[Digits]", "[Runs]", "[Sweep]", "[Settings]"):
             tmux.keys("F3")
             tmux.wait_for(lambda s, p=panel: p in s, 10, f"the {panel} panel")
         time.sleep(1.0)                  # the panel's focus lands after a refresh
