@@ -20,7 +20,7 @@ BINDINGS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("f7", "stop", "Stop"),
     Binding("ctrl+s", "save", "Save", priority=True),
     Binding("ctrl+o", "load", "Load", priority=True),
-    Binding("f2", "toggle_chart", "Chart"),
+    Binding("f2", "toggle_chart", "Chart", show=False),    # the chart's title says "F2: accuracy"
     # Live changes (tui/live.py): with priority, so they act while a form Input has the focus
     # (no field takes "*" or "/"); enabled only while a run is in progress -- otherwise the
     # keys go to the focused widget as usual. Plain ASCII and ctrl chords: through tmux and SSH.

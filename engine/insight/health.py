@@ -159,13 +159,16 @@ def _chunks(losses: Sequence[float], batch_size: int = 64) -> np.ndarray:
 
 def oscillation_score(losses: Sequence[float], batch_size: int = 64) -> tuple[float, float]:
     """(score, level) over the last OSC_WINDOW chunk means: score = mean rise between consecutive
-    chunks (rises only) / the first chunk's mean, level = the window's mean / the first chunk's.
+    chunks (rises only) / the first chunk's mean, level = the window's mean / the first chunk's
+    (the first chunk's mean taken as LOSS_FLOOR at least).
     (NaN, NaN) with fewer than 4 chunks or a non-finite loss."""
     c = _chunks(losses, batch_size)
     w = c[-OSC_WINDOW:]
     if len(w) < 4 or not np.isfinite(c).all() or c[0] <= 0:
         return float("nan"), float("nan")
-    return float(np.maximum(np.diff(w), 0.0).mean() / c[0]), float(w.mean() / c[0])
+    # a solved loss (0.01 +- 0.005) is not oscillating: jumps are measured against LOSS_FLOOR at least
+    start = max(float(c[0]), LOSS_FLOOR)
+    return float(np.maximum(np.diff(w), 0.0).mean() / start), float(w.mean() / start)
 
 
 def _exploding(history: Sequence[Mapping[str, Any]], s: RunSignals) -> bool:

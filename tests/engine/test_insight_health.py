@@ -69,6 +69,27 @@ def test_huge_learning_rate_explodes(sample):
     assert hints([], sig)[0].fix == FIX_HALVE_LR
 
 
+def test_a_solved_loss_is_not_oscillating():
+    """A loss already solved (0.01 with +-0.005 noise, as late in a healthy run) is not
+    "oscillating at 100% of where it started": jumps are measured against LOSS_FLOOR at least."""
+    rng = np.random.default_rng(0)
+    losses = list(0.01 + 0.005 * np.abs(rng.standard_normal(400)))
+    _score, level = oscillation_score(losses)
+    assert level < health.OSC_LEVEL
+    assert "oscillating" not in [h.code for h in hints([], RunSignals(step_losses=tuple(losses)))]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_whole_run_of_a_healthy_run_is_not_oscillating(sample, seed):
+    """What the app hands over is the run from its start (the chart's curve), not a late window:
+    over the whole run a healthy run does not oscillate, while its last 250 steps alone would
+    (small noise next to a small start), which is why the window must not be used."""
+    _codes, sig, history = _run(sample, n_train=6000, lr=0.05, epochs=10, seed=seed)
+    assert "oscillating" not in [h.code for h in hints(history, sig)]
+    score, level = oscillation_score(sig.step_losses[-250:])
+    assert score >= health.OSC_SCORE and level >= health.OSC_LEVEL
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_high_learning_rate_oscillates(sample, seed):
     codes, sig, _ = _run(sample, lr=0.5, seed=seed)          # momentum 0.9: 10x the healthy lr

@@ -8,7 +8,7 @@ session, or changing the settings form for the next run (tui.insight.fixes.apply
 
 What the host gives in ``ModelInput``:
   history  the run's epoch rows (train_loss, val_loss, train_acc, val_acc); () for a loaded model
-  extra    "step_losses": the run's recent training losses, one per step (BatchProgress.points'
+  extra    "step_losses": the run's training losses from its start, one per step (BatchProgress.points'
            losses, oldest first; a few hundred are plenty), "batch_size": of those steps (default
            64), "diverged": True when the run stopped on a NaN/inf loss. All optional: without
            them the hints use the epoch rows alone.

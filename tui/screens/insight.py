@@ -18,9 +18,10 @@ test images at each epoch end) are reused as ``ModelInput.probs`` when they cove
 test set, so the forward pass over 10,000 test images happens once per epoch end: the screen
 waits for them (at most ``PROBS_WAIT_S``) before computing. A view's result carrying the
 test-set probabilities it computed (``result.probs``) shares them with the other tabs too.
-``ModelInput.extra``: "step_losses" (the run's recent training losses, oldest first, from the
-chart), "batch_size", "diverged" -- what the Health view reads. The Health view's one-key
-fixes (``ApplyFix``) are applied here, to the settings form for the next run.
+``ModelInput.extra``: "step_losses" (the run's training losses from its start, oldest first,
+from the chart), "batch_size" (images per loss point), "diverged" -- what the Health view
+reads. The Health view's one-key fixes (``ApplyFix``) are applied here: halving the lr is a live
+change while a run trains, the others go to the settings form for the next run.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ internal = logging.getLogger("termnist.internal")
 NO_MODEL = "No model yet: train (F5) or load (Ctrl+O) a model."
 TRAINING_NOTE = "Training: the views show the model at the end of each epoch (the first is under way)."
 SCREEN_NAME = "insight"
-STEP_LOSSES = 300        # recent step losses handed to the views (ModelInput.extra)
 PREFETCH_S = 0.15        # after a view is drawn: mount the next hidden view (one at a time)
 PROBS_WAIT_S = 3.0       # at an epoch end: how long to wait for the preview's probabilities
 
@@ -95,14 +95,19 @@ def current_input(app: Any, diverged: bool = False) -> Current | None:
     net = ckpt.model
     sizes = "-".join(str(s) for s in net.sizes)
     describe = f"{label}: {sizes} {net.activation} on {ds.title} ({len(ds.x_test):,} test images)"
-    # for the Health view (tui/insight/health.py): the run's recent training losses, oldest
-    # first (the chart's curve: one per step until a long run makes the chart thin it), the
-    # batch size of those steps, whether the run diverged
+    # for the Health view (tui/insight/health.py): the run's training losses from its start,
+    # oldest first (the chart's curve: one per step until a long run makes the chart average
+    # ``bucket`` steps a point), the images per point (batch size x bucket: the hints chunk the
+    # losses by images), whether the run diverged. The whole run, not a recent window: "stays
+    # at X% of where it started" means the run's start (a late window of a solved run is small
+    # noise, once read as oscillation).
     extra: dict[str, Any] = {"batch_size": int(getattr(ckpt.config, "batch_size", 64)), "diverged": diverged}
     if version[0] == "run":
         try:
-            _steps, losses = app.chart.data.train_loss.points()
-            extra["step_losses"] = [float(v) for v in losses[-STEP_LOSSES:]]
+            series = app.chart.data.train_loss
+            _steps, losses = series.points()
+            extra["step_losses"] = [float(v) for v in losses]
+            extra["batch_size"] *= max(int(series.bucket), 1)
         except Exception:  # noqa: BLE001 - no chart (another app): the views do without
             pass
     return Current(ModelInput(net, ds, history, label, probs, extra), version, describe, preview_label)

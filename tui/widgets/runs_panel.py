@@ -362,7 +362,8 @@ class RunsPanel(Vertical):
             status.update("reading the run history...")
             return
         n, total = len(self.shown), len(self.runs)
-        shown = f"{n} of {total} runs" if n != total else f"{total} runs"
+        noun = "run" if total == 1 else "runs"
+        shown = f"{n} of {total} {noun}" if n != total else f"{total} {noun}"
         sel = f", {len(self.selected)} selected" if self.selected else ""
         order = "newest first" if (self.sort_column, self.descending) == ("date", True) else \
             f"by {self.sort_column} {'desc' if self.descending else 'asc'}"
