@@ -59,6 +59,12 @@ def test_json_prints_start_trial_and_done_objects(idx_dir, env):
     # every trial is a run in the history, tagged with its sweep
     runs = json_lines(termnist(env, "runs", "--json").stdout)
     assert sorted((r["sweep"], r["trial"]) for r in runs) == [("j", 0), ("j", 1), ("j", 2)]
+    # ... with its model kept, so the Runs panel and `termnist eval` can open any trial
+    for r in runs:
+        assert r["checkpoint"] and Path(r["checkpoint"]).is_file()
+        assert Path(r["checkpoint"]).parent == Path(env["TERMNIST_STATE_DIR"]) / "checkpoints"
+    best = next(r for r in runs if r["id"] == done["best_run_id"])
+    assert termnist(env, "eval", best["checkpoint"], "--data", str(idx_dir), "--dataset", "idx").returncode == 0
 
 
 def test_human_output_has_a_line_per_trial_best_and_importances(idx_dir, env):

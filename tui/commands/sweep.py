@@ -121,7 +121,7 @@ def build_spec(args: argparse.Namespace) -> tuple[Any, Any]:
 
         spec = SweepSpec(name=args.resume, space=(), base=TrainConfig(), trials=trials, time_budget=budget,
                          workers=_workers(workers, args.cluster), data_dir=args.data, storage=args.storage,
-                         cluster=args.cluster, resume=True)
+                         cluster=args.cluster, resume=True, checkpoints=_checkpoints())
         return spec, None
     try:
         space = parse_space(args.param)
@@ -146,8 +146,17 @@ def build_spec(args: argparse.Namespace) -> tuple[Any, Any]:
                      trials=trials if trials is not None or budget is not None else DEFAULT_TRIALS,
                      time_budget=budget, sampler=args.sampler, pruner=args.pruner,
                      workers=_workers(workers, args.cluster), seed=base.seed, data_dir=args.data,
-                     storage=args.storage, cluster=args.cluster)
+                     storage=args.storage, cluster=args.cluster, checkpoints=_checkpoints())
     return spec, None
+
+
+def _checkpoints() -> str:
+    """Where each trial keeps its model (as the app's sweeps and runs do), so the Runs panel and
+    `termnist eval` can open any trial: <state dir>/checkpoints (not on a cluster: the worker's
+    disk is not this one). `termnist runs rm ID --checkpoint` deletes one."""
+    from engine.recovery import state_dir
+
+    return str(state_dir() / "checkpoints")
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:
