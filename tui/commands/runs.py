@@ -110,8 +110,10 @@ def _table(header: list[str], rows: list[list[str]], right: set[int] | None = No
 def _brief(settings: dict[str, Any]) -> str:
     hidden = settings.get("hidden")
     layers = "-".join(str(h) for h in hidden) if isinstance(hidden, list) else str(hidden)
+    lr = settings.get("lr", "?")
+    lr_text = f"{lr:.4g}" if isinstance(lr, float) else str(lr)     # a sweep's lr: 0.0303, not 0.0302852515...
     return (f"{layers or 'linear'} {settings.get('activation', '?')} {settings.get('optimizer', '?')}"
-            f" lr={settings.get('lr', '?')} batch={settings.get('batch_size', '?')}")
+            f" lr={lr_text} batch={settings.get('batch_size', '?')}")
 
 
 def run_list(args: argparse.Namespace) -> int:
