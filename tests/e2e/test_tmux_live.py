@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 import shutil
 
 import pytest
@@ -26,13 +25,21 @@ SETTINGS = {"form": {"dataset": "mnist", "hidden": "512,256", "epochs": "1000", 
 
 
 def show_panel(tmux: Tmux, title: str) -> None:
-    """F3 until the panel bar marks ``title`` as shown (the number of panels may grow)."""
+    """F3 until the panel bar marks ``title`` as shown (the number of panels may grow). One F3
+    at a time: the next only once the bar shows the last one's effect (a loaded machine may
+    take longer than any fixed pause, and a second F3 in flight would overshoot)."""
+    def marked(screen: str) -> str:
+        bar = screen.splitlines()[0] if screen else ""
+        found = re.search(r"\[(\w+)\]", bar)
+        return found.group(1) if found else ""
+
     for _ in range(8):
-        if f"[{title}]" in tmux.screen().splitlines()[0]:
+        now = marked(tmux.screen())
+        if now == title:
             return
         tmux.keys("F3")
-        time.sleep(0.5)
-    tmux.wait_for(lambda s: f"[{title}]" in s.splitlines()[0], 10, f"the {title} panel")
+        tmux.wait_for(lambda s, was=now: marked(s) not in ("", was), 15, f"F3 to move on from {now}")
+    raise AssertionError(f"F3 never showed the {title} panel")
 
 
 def test_live_keys_in_tmux(tmp_path):
