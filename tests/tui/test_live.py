@@ -41,7 +41,7 @@ async def start(pilot, app, values=LONG) -> None:
 
 async def type_into(pilot, app, field: str, text: str, enter: bool = True) -> Input:
     if app.panel != "form":
-        app.set_panel("form")
+        app.set_panel("form", focus=False)      # the field below takes the focus, not the first one later
         await pilot.pause(0.05)
     widget = app.query_one(f"#field-{field}", Input)
     widget.focus()
