@@ -24,12 +24,12 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from engine.blas import blas_limits
 from engine.config import TrainConfig, check_fits
 from engine.datasets import Dataset, split_train_val
 from engine.errors import ConfigError
@@ -108,14 +108,7 @@ class LRFinder:
         return float(self.start_lr * (self.end_lr / self.start_lr) ** (i / (self.steps - 1)))
 
     def run(self) -> Iterator[LRPoint]:
-        limits: Any = nullcontext()
-        if self.blas_threads:
-            try:
-                from threadpoolctl import threadpool_limits
-                limits = threadpool_limits(limits=self.blas_threads)
-            except ImportError:      # pragma: no cover - a dependency
-                pass
-        with limits:
+        with blas_limits(self.blas_threads):
             yield from self._run()
 
     def _run(self) -> Iterator[LRPoint]:

@@ -29,12 +29,12 @@ import math
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from engine.blas import blas_limits
 from engine.augment import random_shift
 from engine.config import TrainConfig, check_fits
 from engine.datasets import Dataset, split_train_val
@@ -339,14 +339,7 @@ class Race:
             raise RuntimeError("this race is already running")
         self._running = True
         try:
-            limits: Any = nullcontext()
-            if self.blas_threads:
-                try:
-                    from threadpoolctl import threadpool_limits
-                    limits = threadpool_limits(limits=self.blas_threads)
-                except ImportError:      # pragma: no cover - a dependency
-                    pass
-            with limits:
+            with blas_limits(self.blas_threads):
                 yield from self._run()
         except TermnistError as exc:
             yield RaceFailed(message=str(exc))

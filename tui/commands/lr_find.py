@@ -32,17 +32,12 @@ def run_lr_find(args: argparse.Namespace) -> int:
     from engine.errors import ConfigError
     from engine.lr_find import LRFinder
     from tui.commands import UsageError
-    from tui.commands.race import load_for
+    from tui.commands.race import load_for, note_printer
     from tui.commands.train import build_config, config_usage_error
 
     config = build_config(args)
 
-    def emit(note: str) -> None:
-        if args.json:
-            print(json.dumps({"event": "note", "message": note}), flush=True)
-        else:
-            print(note, file=sys.stderr, flush=True)
-
+    emit = note_printer(args.json)
     loaded = load_for(args, config, emit)
     if loaded is None:
         return 1

@@ -117,12 +117,7 @@ def run_race(args: argparse.Namespace) -> int:
     from engine.race import Race, RaceDiverged, RaceEpoch, RaceFailed, RaceFinished, RaceStarted
     from tui.commands.train import config_usage_error
 
-    def emit(note: str) -> None:
-        if args.json:
-            print(json.dumps({"event": "note", "message": note}), flush=True)
-        else:
-            print(note, file=sys.stderr, flush=True)
-
+    emit = note_printer(args.json)
     loaded = load_for(args, config, emit)
     if loaded is None:
         return 1
@@ -185,3 +180,14 @@ def run_race(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     return 130 if interrupted["count"] else status
+
+
+def note_printer(as_json: bool) -> Any:
+    """How the race and LR-finder commands print a note: a JSON "note" object on stdout with
+    --json, else a line on stderr."""
+    def emit(note: str) -> None:
+        if as_json:
+            print(json.dumps({"event": "note", "message": note}), flush=True)
+        else:
+            print(note, file=sys.stderr, flush=True)
+    return emit
