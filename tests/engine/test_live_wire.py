@@ -18,7 +18,9 @@ from engine.trainer_process import TrainerProcess
 from engine.training import TrainConfig, TrainingSession
 from tests.factories import make_dataset
 
-CONFIG = TrainConfig(dataset="synthetic", hidden=(16,), epochs=3, batch_size=32, val_size=100, seed=3, lr=0.05)
+# Enough epochs that the pause (asked as the run opens) lands well before the last one: an
+# epoch here takes ~10 ms, and epoch_once must end one that is not the run's last.
+CONFIG = TrainConfig(dataset="synthetic", hidden=(16,), epochs=12, batch_size=32, val_size=100, seed=3, lr=0.05)
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +54,12 @@ def test_the_change_message_pickles():
 
 def test_a_change_step_and_epoch_through_the_child_replay_identically(proc, data):
     session = proc.open_session(CONFIG, data, progress_every=1)
+    session.pause()          # right behind the open on the same pipe: the child pauses at once
     got: list = []
     reader = threading.Thread(target=lambda: got.extend(session.run()))
     reader.start()
-    wait_for(got, ev.BatchProgress)
-    session.pause()
     p0 = wait_for(got, ev.Paused)
+    assert got[p0].epoch < CONFIG.epochs, f"paused too late to test epoch_once: {got[p0]}"
     with pytest.raises(ConfigError) as info:           # refused here, nothing sent
         session.change(lr=0)
     assert info.value.field == "lr" and session.live_config.lr == 0.05

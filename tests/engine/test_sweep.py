@@ -234,11 +234,16 @@ def test_a_corrupt_or_truncated_journal_is_named(tiny, tmp_path, content, words)
 
 
 # -- a real local Dask cluster ---------------------------------------------------------------------
+# Loopback only, no dashboard, and the scheduler's HTTP server (health, metrics) on a free port:
+# with dashboard_address=None alone it still binds 8787, or warns and moves when that is taken.
+QUIET_CLUSTER: dict = dict(processes=True, threads_per_worker=1, dashboard_address=None, host="127.0.0.1",
+                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+
+
 @pytest.fixture(scope="module")
 def dask_cluster():
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
-                                       host="127.0.0.1")
+    cluster = distributed.LocalCluster(n_workers=2, **QUIET_CLUSTER)
     try:
         yield cluster
     finally:
@@ -300,7 +305,7 @@ def test_a_cluster_lost_mid_sweep_keeps_the_finished_trials_and_resume_continues
     from engine.sweep import cluster as cluster_mod
 
     monkeypatch.setattr(cluster_mod, "LOST_SECONDS", 2.0)
-    kw = dict(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None, host="127.0.0.1")
+    kw = dict(n_workers=1, **QUIET_CLUSTER)
     first = distributed.LocalCluster(**kw)
     seen: list = []
 
@@ -344,8 +349,7 @@ def test_hyperband_and_random_samplers_run(tiny):
 @pytest.mark.timeout(300)
 def test_a_dask_worker_killed_mid_trial_fails_that_trial_and_the_sweep_completes(tiny):
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None,
-                                       host="127.0.0.1")
+    cluster = distributed.LocalCluster(n_workers=1, **QUIET_CLUSTER)
     client = distributed.Client(cluster)
     killed: list[int] = []
 

@@ -163,14 +163,14 @@ async def test_divergence_is_reported_and_another_run_can_start(make_app, synthe
         await settle(pilot)
         app.form.set_values({**SMALL, "lr": "100000", "activation": "relu", "optimizer": "sgd"})
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: not app.training, what="the diverged run to end")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="the diverged run to end")
         assert any("diverged" in line for line in app.epoch_log.lines)
         assert any("diverged" in n.message for n in app._notifications)
         app.form.set_values(SMALL)
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: not app.training, what="the second run")
+        await wait_for(pilot, lambda: app.trainer.run_count == 2 and not app.training, what="the second run")
         assert app.trainer.run_count == 2
-        assert any("run 2 completed" in line for line in app.epoch_log.lines)
+        assert any("run 2 completed" in line for line in app.epoch_log.lines), app.epoch_log.lines
 
 
 # ------------------------------------------------------------------------ save and load
@@ -182,7 +182,7 @@ async def test_save_then_load(make_app, synthetic, tmp_path, monkeypatch):
         assert not app.check_action("save", ())              # nothing to save yet
         app.form.set_values({**SMALL, "hidden": "12", "seed": "3"})
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: not app.training, what="training")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="training")
         await press(pilot, "ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, PathScreen), what="save dialog")
         path_input = app.screen.query_one("#path", Input)
@@ -568,7 +568,7 @@ async def test_chart_redraws_are_throttled(make_app, sample):
         start = time.monotonic()
         redraws0 = app.chart.redraws
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: not app.training, timeout=60, what="the run")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, timeout=60, what="the run")
         elapsed = time.monotonic() - start
         steps = len(app.chart.data.train_loss)
         assert steps > 1000
@@ -586,7 +586,7 @@ async def test_hidden_fields_do_not_keep_the_keyboard(make_app, synthetic):
         lr.focus()
         await pilot.pause()
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: not app.training, what="the run")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="the run")
         assert app.panel == "train" and app.focused is not lr
         await press(pilot, "9")
         assert lr.value == "0.1"

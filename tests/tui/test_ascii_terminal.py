@@ -124,7 +124,7 @@ async def test_ascii_app_shows_no_box_drawing_or_braille_at_80x24(make_app, synt
         seen["form"] = screen_text(app)
         app.form.set_values(SMALL)
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: not app.training, what="the run to end")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="the run to end")
         await pilot.pause(0.4)                          # a chart redraw
         assert app.chart.redraws >= 1
         seen["chart and log"] = screen_text(app)

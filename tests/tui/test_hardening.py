@@ -118,7 +118,7 @@ async def test_divergence_keeps_the_last_good_weights_which_save(make_app, synth
         await settle(pilot)
         app.form.set_values({**SMALL, "lr": "10000", "activation": "relu", "optimizer": "sgd", "seed": "2"})
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: not app.training, what="the diverged run to end")
+        await wait_for(pilot, lambda: app.trainer.run_count == 1 and not app.training, what="the diverged run to end")
         assert any("diverged" in n.message and "smaller learning rate" in n.message for n in app._notifications)
         session = app.model
         kept = session.checkpoint().model.get_weights()
