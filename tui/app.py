@@ -34,11 +34,11 @@ from tui.footer_fix import prune_footer_watchers
 from tui.guard import guarded
 from tui.live import LR_FACTOR, LiveChanges
 from tui.model_files import ModelFiles
-from tui import keys, preferences
+from tui import heap, keys, preferences
 from tui.panels import PANELS, Panels
 from tui.run_actions import RunActions, TrainOnReady
 from tui.run_view import RunView
-from tui.screens import SCREENS, ScreenSpec, forward
+from tui.screens import SCREENS, ScreenSpec, forward, warm_modules
 from tui.sweep_view import SweepView
 from tui.screens.data_screen import DataScreen
 from tui.screens.dialogs import ConfirmScreen
@@ -102,6 +102,7 @@ class TermnistApp(App[int]):
         self.model: Any = None                       # the last run's session or a loaded Checkpoint
         self.busy: set[str] = set()                  # "save", "load" while their workers run
         self.errors_seen: list[str] = []             # messages of reported errors (tests)
+        self.frozen = 0                              # objects frozen after startup (tui.heap)
         self._toast_errors: list[str] = []           # errors waiting for their toast
 
     def get_key_display(self, binding: Binding) -> str:
@@ -150,6 +151,7 @@ class TermnistApp(App[int]):
         if self.handle_signals:
             self.hangup.install()
         self.epoch_log.write_event("termnist ready: F5 trains with the settings, F1 shows all keys.")
+        self.set_timer(heap.WARM_AFTER_S, self._warm_up)
         note = self.recovery.claim()
         if note:
             self.epoch_log.write_event(note)
@@ -161,6 +163,15 @@ class TermnistApp(App[int]):
             self.load_dataset(self.form_dataset())
             if self.recovery.enabled:
                 self._resume_worker(offer=True)     # a run cut short last time? offer it
+
+    def _warm_up(self) -> None:
+        """Import what the screens import on their first open, then freeze the heap (tui.heap)."""
+        def work() -> None:
+            heap.warm(warm_modules())
+            heap.warm_text()
+            self.frozen = heap.freeze()
+
+        self.run_worker(work, name="warm-up", group="warm-up", thread=True, exit_on_error=False)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
@@ -463,6 +474,7 @@ class TermnistApp(App[int]):
         self.recovery.writer.flush()
         self.recovery.release()
         self.hangup.restore()
+        heap.thaw()
 
     def _close(self, reason: str) -> None:
         self.keep_run(reason)

@@ -205,11 +205,12 @@ def test_a_dropped_connection_loses_nothing_and_resume_continues_the_run(tmp_pat
             if type(event).__name__ == "EpochEnded" and event.epoch == total:
                 break
     want, got = straight.model.get_weights(), again.checkpoint.model.get_weights()
-    # equal up to float32 rounding (another process's BLAS may round differently; a resume
-    # that lost the momentum buffers or the shuffling state is off by 1e-3 and more)
+    # equal up to float32 rounding (another process's BLAS may round differently, and over
+    # 25+ epochs the losses drift by ~2e-5 relative; a resume that lost the momentum buffers or
+    # the shuffling state is off by 1e-3 and more)
     assert all(np.allclose(want[k], got[k], rtol=0, atol=1e-4) for k in want)
     assert [h["train_loss"] for h in straight.history] == pytest.approx(
-        [h["train_loss"] for h in again.checkpoint.metadata["history"]], rel=1e-5)
+        [h["train_loss"] for h in again.checkpoint.metadata["history"]], rel=1e-4)
 
 
 # ------------------------------------------------------------------------------ tmux

@@ -352,8 +352,9 @@ async def test_declining_the_offer_keeps_the_run_until_another_starts(make_app, 
         assert any("stays saved" in line for line in app.epoch_log.lines)
         app.form.set_values(LONG)                                          # hidden 16, not 8
         await press(pilot, "f5")
-        await wait_for(pilot, lambda: (state / "interrupted.json").exists()
-                       and load_recovery(state).checkpoint.config.hidden == (16,), what="the new run's slot")
+        # read once per look: the declined run's slot is cleared when the new run starts
+        await wait_for(pilot, lambda: (r := load_recovery(state)) is not None
+                       and r.checkpoint.config.hidden == (16,), what="the new run's slot")
         await press(pilot, "f7")                                           # stopped on purpose:
         await wait_for(pilot, lambda: not app.training, what="stop")
         assert load_recovery(state) is None                                # nothing to resume

@@ -23,6 +23,8 @@ class ScreenSpec:
     open: Callable[[Any], None]        # open(app)
     key_display: str | None = None
     priority: bool = False             # keys a focused Input would otherwise take
+    modules: tuple[str, ...] = ()      # what ``open`` imports the first time: imported after
+                                       # startup in a worker (tui.heap), not on the first key
 
     def binding(self) -> Binding:
         return Binding(self.keys, f"open_screen('{self.name}')", self.description,
@@ -87,14 +89,30 @@ def _open_lr_find(app: Any) -> None:
         app.push_screen(LRFindScreen())
 
 
+def _insight_modules() -> tuple[str, ...]:
+    from tui.insight import VIEW_MODULES
+
+    # each view's module, and the engine's (imported inside compute(), in the view's worker)
+    return ("tui.screens.insight", "engine.insight.export",
+            *(f"{pkg}.{m}" for m in VIEW_MODULES for pkg in ("tui.insight", "engine.insight")))
+
+
+def warm_modules() -> tuple[str, ...]:
+    """Every module the screens import when first opened (tui.heap.warm imports them)."""
+    return tuple(dict.fromkeys(m for spec in SCREENS for m in spec.modules))
+
+
 SCREENS: tuple[ScreenSpec, ...] = (
     # Data: where the dataset was found, download it, or choose a directory. Priority: a
     # focused Input would take ctrl+d as "delete right" (Delete does that too).
     ScreenSpec("data", "ctrl+d,f4", "Data", _open_data, key_display="^d", priority=True),
-    ScreenSpec("help", "f1,question_mark", "Help", _open_help, key_display="F1"),
-    ScreenSpec("draw", "f8", "Draw", _open_draw),
-    ScreenSpec("insight", "f9", "Insight", _open_insight),
+    ScreenSpec("help", "f1,question_mark", "Help", _open_help, key_display="F1",
+               modules=("tui.screens.help",)),
+    ScreenSpec("draw", "f8", "Draw", _open_draw, modules=("tui.screens.draw",)),
+    ScreenSpec("insight", "f9", "Insight", _open_insight, modules=_insight_modules()),
     # Race and LR finder: priority, so a focused Input (the form's) cannot take ctrl+r/ctrl+l
-    ScreenSpec("race", "ctrl+r", "Race", _open_race, key_display="^r", priority=True),
-    ScreenSpec("lr_find", "ctrl+l", "LR find", _open_lr_find, key_display="^l", priority=True),
+    ScreenSpec("race", "ctrl+r", "Race", _open_race, key_display="^r", priority=True,
+               modules=("tui.screens.race",)),
+    ScreenSpec("lr_find", "ctrl+l", "LR find", _open_lr_find, key_display="^l", priority=True,
+               modules=("tui.screens.lr_find",)),
 )

@@ -156,9 +156,12 @@ class InsightScreen(Screen[None]):
             for spec in self.specs:
                 with TabPane(spec.title, id=f"tab-{spec.name}"):
                     yield Static("", id=f"note-{spec.name}", classes="insight-note", markup=False)
-                    # built now, mounted when its tab is first shown (``_mount_view``): mounting,
-                    # styling and laying out all five views made F9 cost ~0.5 s
-                    self.views[spec.name] = spec.build()
+                    # built now; the first tab's view comes with the screen, the others are
+                    # mounted when their tab is first shown or ahead of it (``_prefetch``):
+                    # mounting, styling and laying out all five views made F9 cost ~0.5 s
+                    view = self.views[spec.name] = spec.build()
+                    if spec is self.specs[0]:
+                        yield view
         yield KeyLine()       # Footer's per-key widgets cost more than a view to restyle
 
     async def _update_when_mounted(self, name: str) -> None:
