@@ -193,6 +193,22 @@ async def test_health_hint_fix_keys_post_apply_fix(inp):
         assert len([m for m in app.messages if isinstance(m, ApplyFix)]) == 2
 
 
+async def test_health_offers_the_fix_key_only_when_a_hint_has_a_fix(inp):
+    healthy = [{"epoch": 1, "train_loss": 0.3, "val_loss": 0.31, "train_acc": 0.9, "val_acc": 0.9}]
+    app = ViewHost(HealthView(), ModelInput(inp.model, inp.dataset, healthy, "epoch 1"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        result = await app.feed()
+        await pilot.pause()
+        assert result.fixes == [] and "No hints" in screen_text(app)
+        assert app.view.check_action("fix", (1,)) is None            # offered disabled, does nothing
+        await pilot.press("1")
+        await pilot.pause()
+        assert not [m for m in app.messages if isinstance(m, ApplyFix)]
+        await app.feed(ModelInput(inp.model, inp.dataset, OVERFIT, "epoch 4"))
+        await pilot.pause()
+        assert app.view.check_action("fix", (1,)) is True
+
+
 async def test_health_uses_step_losses_from_extra(inp):
     flat = ModelInput(inp.model, inp.dataset, (), "loaded", extra={"step_losses": [2.3] * 200, "batch_size": 64})
     app = ViewHost(HealthView(), flat)
@@ -278,7 +294,7 @@ async def test_robustness_shows_the_engines_accuracies(inp):
         assert f"accuracy on {ROBUST_IMAGES:,} of {len(ds.y_test):,} test images" in text
         assert [c.accuracy for c in result.curves] == [c.accuracy for c in curves]
         for c in curves:
-            row = next(line for line in text.splitlines() if line.startswith(c.name))
+            row = next(line for line in text.splitlines() if line.startswith(f"\u2501 {c.name}"))
             for lv, acc in zip(c.levels, c.accuracy):
                 assert f"{lv:g}:{acc:.1%}" in row
         assert "clean" in text and "acc %" in text             # the chart's axis
@@ -313,6 +329,21 @@ def test_robustness_subsamples_with_a_fixed_seed(inp):
     assert len(set(idx.tolist())) == 300
     assert a.curves == robustness_curves(inp.model, ds.x_test[idx], ds.y_test[idx], ds.max_value, seed=0)
     assert "accuracy on 300 of 2,000 test images (a fixed sample, seed 0)" in table_text(a)
+
+
+def test_robustness_legend_is_the_table_not_a_box_over_the_curves(inp):
+    from tui.insight.robustness import COLOURS, MARKERS, RICH_COLOURS, RobustnessChart, measure, table
+
+    r = measure(inp, n_images=200)
+    plain = table(r, ascii_mode=True).plain.splitlines()[1:]
+    assert [line.split()[:2] for line in plain] == [[MARKERS[c.name], c.name] for c in r.curves]
+    text = table(r)
+    keyed = [text.plain[s.start:s.end] for s in text.spans]
+    styles = {k.split()[1]: str(s.style) for k, s in zip(keyed, text.spans) if "\u2501" in k}
+    assert styles == {c.name: RICH_COLOURS[c.name] for c in r.curves} and set(styles) <= set(COLOURS)
+    chart = RobustnessChart()
+    chart.plot(r.curves)
+    assert "noise" not in chart.plt.build()          # no legend drawn inside the chart
 
 
 def table_text(result) -> str:

@@ -181,6 +181,14 @@ class HealthView(VerticalScroll, can_focus=True):
         self.result = result
         width = self.size.width or 80
         self.query_one("#health-body", Static).update(render(result, width, ascii_only(self)))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The Fix key (1) is offered only while a hint offers a fix: without one it is
+        disabled (the Insight screen's key line leaves it out)."""
+        if action == "fix" and parameters == (1,) and (self.result is None or not self.result.fixes):
+            return None
+        return True
 
     def on_resize(self) -> None:
         if self.result is not None:      # the gradient bars follow the width

@@ -1,6 +1,6 @@
 """Robustness: test accuracy as the test images get harder -- Gaussian noise, rotation, thicker
 and thinner strokes, a few levels each (engine.insight.robustness) -- as curves on a chart and
-a small table, so a user sees what augmentation buys.
+a small table that is also the chart's legend, so a user sees what augmentation buys.
 
 compute() runs in a worker with one BLAS thread on a fixed sample of ROBUST_IMAGES test images
 (seed 0; all of them when there are fewer), a private copy of the model, and says how many
@@ -88,13 +88,16 @@ def _level(name: str, v: float) -> str:
     return f"{v:g}"
 
 
-def table(r: RobustnessResult) -> Text:
-    """The figures as lines: each perturbation's levels with the accuracy at each."""
+def table(r: RobustnessResult, ascii_mode: bool = False) -> Text:
+    """The figures as lines: each perturbation's levels with the accuracy at each. Each line
+    starts with its curve's key (its colour; its marker where Unicode is off): the chart's
+    legend, kept out of the chart, where it covered the curves' start at 80x24."""
     out = Text()
     out.append(f"{r.label + ': ' if r.label else ''}accuracy on {r.n_images:,} of {r.n_total:,} test images"
                f"{' (a fixed sample, seed 0)' if r.n_images < r.n_total else ''}", style="bold")
     for c in r.curves:
-        out.append(f"\n{TITLES[c.name]:<9}{'(' + UNITS[c.name] + ')':<8}", style=RICH_COLOURS[c.name])
+        key = f"{MARKERS[c.name]} " if ascii_mode else "\u2501 "
+        out.append(f"\n{key}{TITLES[c.name]:<9}{'(' + UNITS[c.name] + ')':<8}", style=RICH_COLOURS[c.name])
         cells = []
         for lv, acc in zip(c.levels, c.accuracy):
             cells.append(f"{_level(c.name, lv)}:{'-' if math.isnan(acc) else f'{acc:.1%}'}")
@@ -123,8 +126,8 @@ class RobustnessChart(PlotextPlot):
             xs = list(range(len(c.levels)))
             ys = [100 * a for a in c.accuracy]
             lo = min([lo, *ys])
-            plt.plot(xs, ys, label=TITLES[c.name], color=COLOURS[c.name],
-                     marker=MARKERS[c.name] if ascii_mode else "braille")
+            # no label: the legend is the table below (each line in its curve's colour/marker)
+            plt.plot(xs, ys, color=COLOURS[c.name], marker=MARKERS[c.name] if ascii_mode else "braille")
         steps = max((len(c.levels) for c in curves), default=1)
         plt.xticks(list(range(steps)), ["clean", *[str(i) for i in range(1, steps)]])
         plt.xlabel("harder ->  (levels: the table below)")
@@ -168,7 +171,7 @@ class RobustnessView(Vertical, can_focus=True):
     def show(self, result: RobustnessResult) -> None:
         self.result = result
         self.query_one(RobustnessChart).plot(result.curves)
-        self.query_one("#robust-table", Static).update(table(result))
+        self.query_one("#robust-table", Static).update(table(result, ascii_only(self)))
 
 
 VIEW = ViewSpec("robustness", "Robustness", RobustnessView)
