@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.widgets import Footer, Select, Static
-from textual.worker import Worker
+from textual.worker import Worker, get_current_worker
 
 from tui import messages as msg
 from tui.controllers.datasets import DatasetCache, Loader
@@ -103,6 +103,7 @@ class TermnistApp(App[int]):
         self.busy: set[str] = set()                  # "save", "load" while their workers run
         self.errors_seen: list[str] = []             # messages of reported errors (tests)
         self.frozen = 0                              # objects frozen after startup (tui.heap)
+        self._closed_heap = False                    # unmounted: the heap thawed, never frozen again
         self._toast_errors: list[str] = []           # errors waiting for their toast
 
     def get_key_display(self, binding: Binding) -> str:
@@ -165,13 +166,19 @@ class TermnistApp(App[int]):
                 self._resume_worker(offer=True)     # a run cut short last time? offer it
 
     def _warm_up(self) -> None:
-        """Import what the screens import on their first open, then freeze the heap (tui.heap)."""
+        """Import what the screens import on their first open (a worker), then freeze the heap
+        (tui.heap) on the UI thread, where it cannot come after the thaw at unmount."""
         def work() -> None:
             heap.warm(warm_modules())
             heap.warm_text()
-            self.frozen = heap.freeze()
+            if not get_current_worker().is_cancelled:
+                self.call_from_thread(self._freeze)
 
         self.run_worker(work, name="warm-up", group="warm-up", thread=True, exit_on_error=False)
+
+    def _freeze(self) -> None:
+        if not self._closed_heap:
+            self.frozen = heap.freeze()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
@@ -474,6 +481,7 @@ class TermnistApp(App[int]):
         self.recovery.writer.flush()
         self.recovery.release()
         self.hangup.restore()
+        self._closed_heap = True
         heap.thaw()
 
     def _close(self, reason: str) -> None:

@@ -6,8 +6,8 @@ view, as the contract in tui/insight/__init__.py says: ``unavailable()`` here on
 thread, ``compute()`` in a thread worker (one group, exclusive: a newer request cancels a
 stale one; one BLAS thread, and never in the training process), ``show()`` back here. A view
 is computed once per model version: switching back to a tab already drawn for this model
-costs nothing. Views are mounted lazily: F9 mounts the visible view only, and after a view is
-drawn the next hidden view is mounted (one at a time, ``PREFETCH_S`` later), so a Tab pressed
+costs nothing. Views are mounted lazily: the first tab's view comes with the screen, and after
+a view is drawn the next hidden view is mounted (one at a time, ``PREFETCH_S`` later), so a Tab pressed
 a moment later only computes and draws; a Tab pressed sooner mounts its view first, then
 starts its worker (a worker started during the mount would compete with it for the GIL).
 
