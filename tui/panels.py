@@ -60,7 +60,7 @@ def _runs() -> list[Any]:
 def _sweep() -> list[Any]:
     from tui.widgets.sweep_panel import SweepPanel
 
-    return [_titled(SweepPanel(id="sweep"), "Sweep (F5 start, F7 stop; table: p b m)")]
+    return [_titled(SweepPanel(id="sweep"), "Sweep (F5 start, F7 stop; table: p b m, o open, r resume)")]
 
 
 def _form_field(app: Any) -> Any:

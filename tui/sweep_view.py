@@ -46,6 +46,10 @@ class SweepView:
             self.load_settings(number)
         elif what == "model" and number is not None:
             self.load_model(number)
+        elif what == "open":
+            self.choose_earlier()
+        elif what == "resume":
+            self.resume()
 
     # -- start / stop ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -65,6 +69,37 @@ class SweepView:
                                checkpoints=str(state_dir() / "checkpoints"))
         if spec is None:
             return
+        host.save_settings()
+        self._launch(spec)
+
+    def resume(self) -> None:
+        """Continue the sweep the panel shows (stopped here, or an earlier one opened with ``o``)
+        with its stored settings; the panel's Workers field says how many trials at once."""
+        host, panel = self.host, self.panel
+        started = panel.trials.started
+        if self.run.running or started is None or not panel.trials.resumable:
+            return
+        from engine.errors import TermnistError
+        from engine.recovery import state_dir
+        from engine.sweep import resume_spec
+
+        try:
+            workers = sw.whole("workers", panel.values().get("workers") or sw.DEFAULTS["workers"])
+        except sw.SweepFormError as exc:
+            panel.show_error(exc.field, exc.reason)
+            return
+        try:
+            spec = resume_spec(started.name, workers=workers, data_dir=host.datasets.data_dir,
+                               checkpoints=str(state_dir() / "checkpoints"))
+        except TermnistError as exc:          # SweepError: gone, damaged, storage unreadable
+            panel.show_error("settings", str(exc))
+            host.notify(str(exc), title="Sweep", severity="error", markup=False)
+            return
+        self._launch(spec)
+
+    def _launch(self, spec: Any) -> None:
+        """Run ``spec`` in the sweep's thread worker, its events onto the panel."""
+        host, panel = self.host, self.panel
         try:
             sw.ensure_resource_tracker()
         except OSError as exc:
@@ -72,7 +107,6 @@ class SweepView:
             return
         stop = self.run.begin()
         panel.starting(spec)
-        host.save_settings()
         run = self.run
 
         def post(message: Any) -> None:
@@ -101,6 +135,59 @@ class SweepView:
         """The app is closing: the sweep's thread ends soon (running trials stop after their batch,
         the study stays resumable), so the app exits without waiting long for it."""
         self.run.stop()
+
+    # -- earlier sweeps ------------------------------------------------------------------------------
+    def choose_earlier(self) -> None:
+        """``o``: the sweeps kept in the default study storage (read in a worker), in a chooser;
+        the chosen one's trials go into the panel (``r`` then resumes it)."""
+        host = self.host
+        if self.run.running:
+            return
+
+        def work() -> None:
+            from engine.errors import TermnistError
+            from engine.sweep import default_storage, sweep_summaries
+
+            try:
+                sweeps, error = sweep_summaries(), None
+            except TermnistError as exc:      # a corrupt journal, an unreadable storage: one line
+                sweeps, error = [], str(exc)
+            host.call_from_thread(self._chosen_from, sweeps, error, default_storage())
+
+        host.run_worker(work, group="sweep-earlier", thread=True, exit_on_error=False)
+
+    def _chosen_from(self, sweeps: list[Any], error: str | None, where: str) -> None:
+        host = self.host
+        if error or not sweeps:
+            host.notify(error or f"no sweep kept yet in {where}: F5 starts one", title="Sweep",
+                        severity="error" if error else "information", markup=False)
+            return
+        from tui.screens.sweep_dialogs import SweepChooser
+
+        host.push_screen(SweepChooser(sweeps, where), self.open_earlier)
+
+    def open_earlier(self, name: str | None) -> None:
+        """Show the earlier sweep ``name`` in the panel (its stored settings and finished trials)."""
+        if not name or self.run.running:
+            return
+        host = self.host
+
+        def work() -> None:
+            from engine.errors import TermnistError
+            from engine.sweep import earlier_sweep
+
+            try:
+                started, finished = earlier_sweep(name)
+            except TermnistError as exc:
+                host.call_from_thread(host.notify, str(exc), title="Sweep", severity="error", markup=False)
+                return
+            host.call_from_thread(self._show_earlier, started, finished)
+
+        host.run_worker(work, group="sweep-earlier", thread=True, exit_on_error=False)
+
+    def _show_earlier(self, started: Any, finished: list[Any]) -> None:
+        if not self.run.running:
+            self.panel.show_earlier(started, finished)
 
     # -- a trial's settings, its model ---------------------------------------------------------------
     def load_settings(self, number: int) -> None:

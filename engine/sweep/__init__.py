@@ -15,10 +15,12 @@ worker (one trial on a worker).
 from __future__ import annotations
 
 from engine.sweep.events import SweepDone, SweepEvent, SweepStarted, TrialEpoch, TrialFinished, TrialStarted
-from engine.sweep.runner import SweepSpec, run_sweep
+from engine.sweep.runner import SweepSpec, resume_spec, run_sweep
 from engine.sweep.space import SWEEPABLE, ParamSpec, SpaceError, parse_param, parse_space
-from engine.sweep.study import PRUNERS, SAMPLERS, SweepError, default_storage, past_trials, study_names
+from engine.sweep.study import (PRUNERS, SAMPLERS, SweepError, SweepSummary, default_storage, earlier_sweep,
+                                past_trials, study_names, sweep_summaries)
 
 __all__ = ["PRUNERS", "SAMPLERS", "SWEEPABLE", "ParamSpec", "SpaceError", "SweepDone", "SweepError", "SweepEvent",
-           "SweepSpec", "SweepStarted", "TrialEpoch", "TrialFinished", "TrialStarted", "default_storage",
-           "parse_param", "parse_space", "past_trials", "run_sweep", "study_names"]
+           "SweepSpec", "SweepStarted", "SweepSummary", "TrialEpoch", "TrialFinished", "TrialStarted",
+           "default_storage", "earlier_sweep", "parse_param", "parse_space", "past_trials", "resume_spec",
+           "run_sweep", "study_names", "sweep_summaries"]

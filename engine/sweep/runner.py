@@ -104,6 +104,20 @@ class _Running:
     checkpoint: str | None = None               # the trial's model file (SweepSpec.checkpoints)
 
 
+def resume_spec(name: str, storage: str | None = None, **given: Any) -> SweepSpec:
+    """The spec that continues the sweep ``name`` with its stored settings (``given``: workers,
+    data_dir, checkpoints, a new budget ...); what ``--resume NAME`` runs. SweepError when unknown."""
+    from engine.config import TrainConfig
+
+    obj, where = open_storage(storage)
+    _, stored = load_study(name, obj, where)
+    try:
+        return SweepSpec(name=name, space=(), base=TrainConfig(), storage=storage, resume=True,
+                         **given).restored(stored)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SweepError(f"sweep {name} in {where}: its stored settings are damaged ({exc})") from None
+
+
 def run_sweep(spec: SweepSpec, on_event: Callable[[SweepEvent], None] | None = None, *,
               stop: threading.Event | None = None, dataset: Any = None, backend: Any = None,
               on_note: Callable[[str], None] | None = None) -> SweepDone:

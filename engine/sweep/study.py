@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -229,12 +231,59 @@ def env_storage_note() -> str:
 def past_trials(name: str, storage: str | None = None) -> list[Any]:
     """The finished trials of the sweep ``name`` as TrialFinished events (for a table of an earlier
     or resumed sweep; val_accs: the reported epochs, then the final value). SweepError when unknown."""
+    obj, where = open_storage(storage)
+    study, _ = load_study(name, obj, where)
+    return _finished(study)
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """One sweep kept in a storage, as a list of sweeps shows it."""
+
+    name: str
+    started: datetime | None          # when its first trial started (None: no trial yet)
+    trials: int                       # trials of every state, running and waiting ones too
+
+
+def sweep_summaries(storage: str | None = None) -> list[SweepSummary]:
+    """The sweeps kept in ``storage`` (default: the journal file), the newest first."""
+    import optuna
+
+    quiet_optuna()
+    obj, _ = open_storage(storage)
+    out = [SweepSummary(s.study_name, s.datetime_start, s.n_trials)
+           for s in optuna.study.get_all_study_summaries(obj, include_best_trial=False)]
+    # the storage's order is creation order: newest first, by first trial where known
+    out.reverse()
+    return sorted(out, key=lambda s: s.started is None)
+
+
+def earlier_sweep(name: str, storage: str | None = None) -> tuple[Any, list[Any]]:
+    """An earlier sweep as its events: a SweepStarted from the stored settings (``done_before``: its
+    finished trials; ``workers`` 0: nothing runs) and its finished trials as TrialFinished, oldest
+    first. SweepError when unknown or not a termnist sweep."""
+    from engine.sweep.events import SweepStarted
+
+    obj, where = open_storage(storage)
+    study, stored = load_study(name, obj, where)
+    try:
+        finished = _finished(study)
+        epochs = int(stored["epochs"])
+        started = SweepStarted(name=name, storage=where, space=tuple(stored["space"]),
+                               base={**stored["base"], "epochs": epochs}, epochs=epochs,
+                               sampler=str(stored["sampler"]), pruner=str(stored["pruner"]), workers=0,
+                               trials=stored.get("trials"), time_budget=stored.get("time_budget"),
+                               done_before=len(finished))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SweepError(f"sweep {name} in {where}: its stored settings are damaged ({exc})") from None
+    return started, finished
+
+
+def _finished(study: Any) -> list[Any]:
     from optuna.trial import TrialState
 
     from engine.sweep.events import TrialFinished
 
-    obj, where = open_storage(storage)
-    study, _ = load_study(name, obj, where)
     out = []
     states = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed"}
     for t in study.get_trials(deepcopy=False):

@@ -179,6 +179,23 @@ def test_stop_leaves_the_study_resumable(tiny):
     assert cut.number == 2 and cut.state == "failed" and cut.reason == "interrupted"
     with RunStore() as store:
         assert store.get(cut.run_id).status in ("stopped", "interrupted")
+    # what the Sweep panel shows of it before resuming: its settings and its finished trials
+    from engine.sweep import earlier_sweep, resume_spec, sweep_summaries
+
+    head, rows = earlier_sweep("res")
+    first = next(e for e in seen if isinstance(e, sev.SweepStarted))
+    assert (head.name, head.space, head.epochs, head.trials, head.sampler) == \
+        (first.name, first.space, first.epochs, first.trials, first.sampler)
+    assert head.base == first.base and head.done_before == len(rows) == 3 and head.workers == 0
+    assert [(r.number, r.state, r.params) for r in rows] == [(t.number, t.state, t.params) for t in finished(seen)]
+    run_sweep(tiny("later", trials=1))
+    assert [s.name for s in sweep_summaries()][:2] == ["later", "res"]          # the newest first
+    # res: 3 finished, and the interrupted trial's parameters waiting (enqueued to run first)
+    assert {s.name: s.trials for s in sweep_summaries()} == {"later": 1, "res": 4}
+    resumed = resume_spec("res", workers=1)
+    assert resumed.resume and resumed.trials == 5 and resumed.base.hidden == (8,) and resumed.workers == 1
+    with pytest.raises(SweepError, match="no sweep of that name"):
+        earlier_sweep("nope")
     # --resume: its stored settings, the interrupted trial's parameters first, 5 trials in all
     again, more = collect(SweepSpec(name="res", space=(), base=TrainConfig(), resume=True, trials=None))
     start = more[0]

@@ -228,6 +228,31 @@ def test_trials_model_without_textual():
     assert trials.rows == {} and trials.done is None and trials.importances == {}
 
 
+def test_resumable_and_a_resumed_sweep_keeps_its_rows():
+    trials = sw.SweepTrials()
+    assert not trials.resumable                                   # nothing shown
+    events = all_events()
+    for e in events[:-1]:                                          # all five trials, no end yet
+        trials.apply(e)
+    assert not trials.resumable                                   # running (workers > 0)
+    trials.apply(dataclasses.replace(events[-1], interrupted=True))
+    assert not trials.resumable                                   # 5 of 5 finished: nothing left
+    trials.apply(started())
+    for e in trial_events(0) + trial_events(1):
+        trials.apply(e)
+    trials.apply(dataclasses.replace(events[-1], interrupted=True))
+    assert trials.resumable                                       # stopped at 2 of 5
+    trials.apply(dataclasses.replace(started(), resumed=True, done_before=2))
+    assert set(trials.rows) == {0, 1} and trials.done is None     # the rows stay
+    trials.apply(dataclasses.replace(started(), name="another", resumed=True))
+    assert trials.rows == {}                                      # another sweep's resume: afresh
+    earlier = dataclasses.replace(started(), workers=0, done_before=1)
+    trials.apply(earlier)
+    for e in trial_events(0):
+        trials.apply(e)
+    assert trials.resumable                                       # opened, 1 of 5: resumable
+
+
 def test_format_helpers():
     assert sw.format_accs([0.5, 0.75, 1.0]) == "▁▅█ 100.0"
     assert sw.format_accs([0.9], ascii_only=True) == "_ 90.0"
@@ -265,6 +290,75 @@ async def test_a_real_tiny_sweep_end_to_end(bundled):
         await wait_for(pilot, lambda: app.model is not None and "load" not in app.busy, timeout=60,
                        what="the best trial's model")
         assert app.model.config.lr == best.params["lr"] and app.model.config.hidden == (16,)
+
+
+async def test_a_sweep_stopped_in_the_panel_resumes_with_its_rows(bundled):
+    app = TermnistApp(data_dir=str(SAMPLE_DIR), load_dataset_fn=lambda name, data_dir: bundled, remember=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = await open_panel(pilot)
+        tiny_settings(app)
+        panel.set_values({"trials": "4", "epochs": "5"})
+        await pilot.pause()
+        await press(pilot, "f5")
+        await wait_for(pilot, lambda: bool(panel.trials.rows), timeout=90, what="a trial")
+        await press(pilot, "f7")
+        await wait_for(pilot, lambda: not panel.running, timeout=90, what="the stop")
+        name = panel.trials.started.name
+        kept = {n: r.state for n, r in panel.trials.rows.items() if r.reason != "interrupted"}
+        assert panel.trials.done.interrupted and len(kept) < 4 and panel.trials.resumable
+        panel.table.focus()
+        await pilot.pause()
+        assert panel.check_action("resume", ()) is True
+        await press(pilot, "r")
+        await wait_for(pilot, lambda: panel.trials.done is not None and not panel.running, timeout=120,
+                       what="the resumed sweep's end")
+        assert panel.trials.started.name == name and panel.trials.started.resumed
+        assert not panel.trials.done.interrupted and panel.trials.done.n_complete == 4
+        assert all(panel.trials.rows[n].state == state for n, state in kept.items())     # the rows stayed
+        assert panel.table.row_count == len(panel.trials.rows) > len(kept)
+        assert not panel.trials.resumable and panel.check_action("resume", ()) is False
+
+
+async def test_an_earlier_sweep_opens_from_the_list_and_resumes(bundled):
+    import threading
+
+    from engine.sweep import SweepSpec, parse_space, run_sweep
+    from engine.sweep.events import TrialFinished
+    from tui.screens.sweep_dialogs import SweepChooser
+
+    base = TrainConfig(hidden=(16,), epochs=1, batch_size=64, val_size=2000, lr=0.1, seed=3)
+    stop = threading.Event()
+    run_sweep(SweepSpec(name="earlier", space=parse_space(["lr=0.05,0.2"]), base=base, epochs=1, trials=3,
+                        pruner="none", data_dir=str(SAMPLE_DIR), workers=1),
+              lambda e: stop.set() if isinstance(e, TrialFinished) else None, stop=stop)
+    app = TermnistApp(data_dir=str(SAMPLE_DIR), load_dataset_fn=lambda name, data_dir: bundled, remember=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = await open_panel(pilot)
+        panel.table.focus()
+        await pilot.pause()
+        await press(pilot, "o")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepChooser), what="the list of sweeps")
+        assert "earlier" in screen_text(app) and "trial(s)" in screen_text(app)
+        await press(pilot, "enter")
+        await wait_for(pilot, lambda: panel.trials.started is not None, what="the earlier sweep")
+        assert panel.trials.started.name == "earlier" and panel.table.row_count >= 1
+        status = str(panel.query_one("#sweep-status").render())
+        assert "earlier (earlier):" in status and "r resumes" in status, status
+        await press(pilot, "r")
+        await wait_for(pilot, lambda: panel.trials.done is not None and not panel.running, timeout=120,
+                       what="the resumed sweep's end")
+        assert panel.trials.done.n_complete == 3 and panel.trials.started.resumed
+
+
+async def test_open_with_no_sweep_kept_says_so(bundled):
+    app = TermnistApp(load_dataset_fn=lambda name, data_dir: bundled, remember=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = await open_panel(pilot)
+        panel.table.focus()
+        await pilot.pause()
+        await press(pilot, "o")
+        await wait_for(pilot, lambda: any("no sweep kept yet" in n.message for n in app._notifications),
+                       what="the note")
 
 
 async def test_quitting_during_a_sweep_exits(bundled):

@@ -42,7 +42,7 @@ class SweepFormError(Exception):
         self.reason = reason
 
 
-def _whole(name: str, text: str) -> int:
+def whole(name: str, text: str) -> int:
     low, high = LIMITS[name]
     try:
         value = int(text.strip())
@@ -77,9 +77,9 @@ def build_spec(space_texts: list[str], values: dict[str, str], base: Any, *, nam
         specs.append(spec)
     if not specs:
         raise SweepFormError("param-0", "give at least one searched hyperparameter, e.g. lr=0.001:0.5:log")
-    trials = _whole("trials", values.get("trials", DEFAULTS["trials"]))
-    epochs = _whole("epochs", values.get("epochs", DEFAULTS["epochs"]))
-    workers = _whole("workers", values.get("workers", DEFAULTS["workers"]))
+    trials = whole("trials", values.get("trials", DEFAULTS["trials"]))
+    epochs = whole("epochs", values.get("epochs", DEFAULTS["epochs"]))
+    workers = whole("workers", values.get("workers", DEFAULTS["workers"]))
     sampler = values.get("sampler") or DEFAULTS["sampler"]
     pruner = values.get("pruner") or DEFAULTS["pruner"]
     if sampler not in SAMPLERS:
@@ -180,8 +180,9 @@ class SweepTrials:
         row: TrialRow | None = None
         match e:
             case SweepStarted():
-                self.clear()
-                self.started = e
+                if not (e.resumed and self.started is not None and self.started.name == e.name):
+                    self.clear()             # a resumed sweep keeps the rows of its earlier sessions
+                self.started, self.done = e, None
             case TrialStarted():
                 row = self.rows[e.number] = TrialRow(e.number, dict(e.params))
             case TrialEpoch():
@@ -202,6 +203,19 @@ class SweepTrials:
                 if e.importances:
                     self.importances = dict(e.importances)
         return row
+
+    @property
+    def resumable(self) -> bool:
+        """A sweep is shown, not running, and has trials left to run: stopped, ended early, or an
+        earlier one opened (a finished trial budget has none left; a time budget always has)."""
+        s = self.started
+        if s is None or (self.done is None and s.workers > 0):
+            return False                     # nothing shown, or this one is running
+        if self.done is not None and not (self.done.interrupted or self.done.error):
+            return False                     # ran to its budget
+        finished = sum(1 for r in self.rows.values() if r.state in ("complete", "pruned", "failed")
+                       and r.reason != "interrupted")
+        return s.trials is None or finished < s.trials
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -403,4 +417,4 @@ def run_in_thread(spec: Any, stop: threading.Event, get_dataset: Callable[[str],
 
 __all__ = ["DEFAULTS", "DEFAULT_SPACE", "SPACE_FIELDS", "ChartSeries", "SweepFormError", "SweepRun", "SweepTrials",
            "TrialRow", "build_spec", "ensure_resource_tracker", "fit_base", "form_point", "format_accs",
-           "format_params", "importance_bars", "importances_of", "run_in_thread"]
+           "format_params", "importance_bars", "importances_of", "run_in_thread", "whole"]

@@ -148,10 +148,13 @@ class SweepPanel(Vertical):
         Binding("p", "next_param", "Param"),
         Binding("b", "best_settings", "Best settings"),
         Binding("m", "best_model", "Best model"),
+        Binding("o", "open_earlier", "Open sweep"),
+        Binding("r", "resume", "Resume"),
     ]
 
     class Requested(Message):
-        """The user asked for ``what``: "start", "stop", "settings" (of ``number``), "model"."""
+        """The user asked for ``what``: "start", "stop", "settings" (of ``number``), "model",
+        "open" (choose an earlier sweep), "resume" (the sweep shown)."""
 
         def __init__(self, what: str, number: int | None = None) -> None:
             super().__init__()
@@ -305,13 +308,32 @@ class SweepPanel(Vertical):
 
     # -- the sweep's life ---------------------------------------------------------------------------
     def starting(self, spec: Any) -> None:
-        """The presenter started ``spec``'s thread."""
+        """The presenter started ``spec``'s thread (a resumed sweep keeps the rows shown)."""
         self.running, self.stopping = True, False
         self.notes.clear()
-        self.trials.clear()
-        self._best = None
-        self.table.clear()
-        self._set_status(f"{spec.name}: starting {spec.trials} trial(s), {spec.workers} worker(s)... F7 stops")
+        if not spec.resume:
+            self.trials.clear()
+            self._best = None
+            self.table.clear()
+        how = "resuming" if spec.resume else "starting"
+        budget = f"{spec.trials} trial(s)" if spec.trials is not None else f"{spec.time_budget:.0f} s"
+        self._set_status(f"{spec.name}: {how}, {budget}, {spec.workers} worker(s)... F7 stops")
+        self.table.focus()
+        self.refresh_bindings()
+
+    def show_earlier(self, started: SweepStarted, finished: list[Any]) -> None:
+        """An earlier sweep (engine.sweep.earlier_sweep): its trials in the table, the chart, the
+        importances; ``r`` resumes it when it has trials left."""
+        for e in (started, *finished):
+            self.show_event(e)
+        c = self.trials.counts()
+        best = self.trials.best()
+        best_text = f" | best #{best.number} {best.value * 100:.1f}%" if best is not None and best.value is not None \
+            else ""
+        left = " | r resumes" if self.trials.resumable else ""
+        self._set_status(f"{started.name} (earlier): {c['complete']} complete, {c['pruned']} pruned,"
+                         f" {c['failed']} failed{best_text}{left}")
+        self._want_importances()
         self.table.focus()
         self.refresh_bindings()
 
@@ -349,7 +371,7 @@ class SweepPanel(Vertical):
     def show_event(self, e: SweepEvent) -> None:
         """One sweep event onto the table, the chart, the status (also the tests' way in)."""
         row = self.trials.apply(e)
-        if isinstance(e, SweepStarted):
+        if isinstance(e, SweepStarted) and not (e.resumed and self.trials.rows):
             self.table.clear()
             self._best = None
             if self.param not in self.trials.param_names:
@@ -475,6 +497,10 @@ class SweepPanel(Vertical):
             return not typing and len(self.trials.param_names) > 1
         if action in ("best_settings", "best_model"):
             return not typing and self.trials.best() is not None
+        if action == "open_earlier":
+            return not typing and not self.running
+        if action == "resume":
+            return not typing and not self.running and self.trials.resumable
         return True
 
     def action_start(self) -> None:
@@ -482,6 +508,12 @@ class SweepPanel(Vertical):
 
     def action_stop(self) -> None:
         self.post_message(self.Requested("stop"))
+
+    def action_open_earlier(self) -> None:
+        self.post_message(self.Requested("open"))
+
+    def action_resume(self) -> None:
+        self.post_message(self.Requested("resume"))
 
     def action_next_param(self) -> None:
         names = self.trials.param_names
