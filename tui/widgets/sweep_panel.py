@@ -81,11 +81,13 @@ class SweepChart(PlotextPlot):
         # a log axis by hand (log10 of x, ticks labelled with the values): plotext's own log
         # scale fails on some inputs
         fx = (lambda x: math.log10(x)) if s.log else (lambda x: x)
+        # no plotext legend: drawn inside the plot it covered the top-left points; the title
+        # names the markers when both kinds are shown
         if s.complete[0]:
-            plt.scatter([fx(x) for x in s.complete[0]], list(s.complete[1]), marker="o", color="green",
-                        label="complete")
+            plt.scatter([fx(x) for x in s.complete[0]], list(s.complete[1]), marker="o", color="green")
         if s.pruned[0]:
-            plt.scatter([fx(x) for x in s.pruned[0]], list(s.pruned[1]), marker="x", color="red", label="pruned")
+            plt.scatter([fx(x) for x in s.pruned[0]], list(s.pruned[1]), marker="x", color="red")
+            plt.title("o complete  x pruned")
         if s.log:
             ticks = log_ticks(s.complete[0] + s.pruned[0])
             plt.xticks([math.log10(t) for t in ticks], [f"{t:.3g}" for t in ticks])
