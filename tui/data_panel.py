@@ -220,7 +220,9 @@ class DataPanel:
             return
         # Offer the full set -- unless another question is open (the resume offer): a panel
         # nobody asked for must not hide it and take its keys.
+        # (not when the form asks for the sample itself: --dataset mnist-sample chose it)
         if (host.datasets.uses_engine_search and ds.is_sample and ds.name == "mnist" and not host.training
+                and host.form_dataset() == "mnist"
                 and not self.sample_ok and "mnist" not in self._prompted and len(host.screen_stack) == 1):
             report = data_report("mnist", host.datasets.data_dir)
             if report.state == "sample":

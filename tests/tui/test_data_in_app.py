@@ -405,6 +405,17 @@ async def test_directory_bad_then_good_is_used_and_remembered(nowhere, tmp_path)
 
 # --- the bundled sample as a fallback ---------------------------------------------------------
 
+async def test_asking_for_the_sample_offers_no_full_set(nowhere, tmp_path, monkeypatch):
+    """--dataset mnist-sample: the user chose the sample, so no panel pops up to offer the full set."""
+    monkeypatch.setattr(ds, "SAMPLE_DIR", Path(ds.__file__).resolve().parent / "data" / "mnist-sample")
+    app = real_app(tmp_path, dataset="mnist-sample")
+    async with app.run_test(size=(100, 34)) as pilot:
+        await settle(pilot)
+        await wait_for(pilot, lambda: app.dataset is not None and app.dataset.is_sample, what="the sample")
+        await pilot.pause(0.3)
+        assert app.form_dataset() == "mnist-sample" and not isinstance(app.screen, DataScreen)
+
+
 async def test_falling_back_to_the_sample_says_so_once(nowhere, tmp_path, monkeypatch):
     monkeypatch.setattr(ds, "SAMPLE_DIR", Path(ds.__file__).resolve().parent / "data" / "mnist-sample")
     app = real_app(tmp_path)
