@@ -378,7 +378,8 @@ class TermnistApp(App[int]):
 
     def chart_title(self) -> None:
         other = "accuracy" if self.chart.mode == "loss" else "loss"
-        self.chart.border_title = f"{self.chart.mode.capitalize()} (F2: {other})"
+        self.chart.border_title = (f"{self.chart.mode.capitalize()} (F2: {other})  "
+                                   f"{self.chart.legend(self.ascii_only)}")
 
     @guarded
     def on_hyperparameter_form_changed(self, message: HyperparameterForm.Changed) -> None:

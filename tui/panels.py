@@ -42,6 +42,7 @@ def _training() -> list[Any]:
     from tui.widgets.epoch_log import EpochLog
     from tui.widgets.loss_chart import LossChart
 
+    # the app's chart_title() sets the title with the legend in the terminal's character set
     return [_titled(LossChart(id="chart"), "Loss (F2: accuracy)"), _titled(EpochLog(id="epoch-log"), "Epoch log")]
 
 

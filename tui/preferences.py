@@ -37,7 +37,7 @@ def restore(host: PrefsHost, saved: dict[str, Any]) -> None:
     ui = saved.get("ui", {})
     if ui.get("chart") in ("loss", "accuracy"):
         host.chart.set_mode(ui["chart"])
-        host.chart_title()
+    host.chart_title()                     # the mode and the series' legend
     if ui.get("shading") in ("ascii", "blocks"):
         host.preview.set_mode(ui["shading"])
     host.data_panel.apply_settings(ui, data_given=host.data_given)

@@ -184,7 +184,10 @@ def test_replay_applies_each_change_at_the_same_step_bit_identically(data):
 def test_a_change_from_another_thread_lands_between_steps(data):
     """Whenever the other thread asks, the change is at a boundary: a replay of where it
     landed gives the very same weights."""
-    cfg = TrainConfig(**{**SMALL, "epochs": 4})
+    # Epochs enough that the run is still going whenever this thread gets to ask (under load
+    # that took longer than four epochs); each run stops where its change lands (stop() from
+    # the consumer takes effect before the next step), so both end at the same step.
+    cfg = TrainConfig(**{**SMALL, "epochs": 10_000})
     s = TrainingSession(cfg, data, progress_every=1)
     seen = threading.Event()
     result: list[ev.Event] = []
@@ -194,16 +197,22 @@ def test_a_change_from_another_thread_lands_between_steps(data):
             result.append(e)
             if isinstance(e, ev.BatchProgress) and e.global_step == 3:
                 seen.set()
+            if isinstance(e, ev.HyperparamsChanged):
+                s.stop()
 
     t = threading.Thread(target=train)
     t.start()
-    seen.wait(10)
+    assert seen.wait(30)
     s.change(lr=0.25)
-    t.join(30)
+    t.join(60)
+    assert not t.is_alive()
     [c] = changes(result)
     r = TrainingSession(cfg, data, replay=[{"epoch": c.epoch, "step": c.step_in_epoch,
                                             "field": "lr", "new": 0.25}])
-    list(r.run())
+    for e in r.run():
+        if isinstance(e, ev.HyperparamsChanged):
+            r.stop()
+    assert r.global_step == s.global_step == c.global_step
     assert same_weights(s, r)
 
 

@@ -85,21 +85,21 @@ class LossChart(PlotextPlot):
         if self.mode == "loss":
             series = self.data.loss_series(max_points)
             plt.ylabel("loss")
-            train_label, val_label = "train", "validation"
         else:
             series = self.data.accuracy_series(max_points)
             plt.ylabel("acc %")
-            train_label, val_label = "train", "validation"
         plt.xlabel("epoch")
         tx, ty = series["train"]
         vx, vy = series["val"]
+        # No plotext legend: drawn inside the plot, it covered the first losses (the top left).
+        # The legend is in the border title (``legend()``), in the series' colours.
         if tx:
             # braille: 2x4 dots per cell; "+" where the terminal shows ASCII only (tui.terminal)
             marker = "+" if ascii_only(self) else "braille"
-            plt.plot(tx, ty, label=train_label, marker=marker, color="cyan")
+            plt.plot(tx, ty, marker=marker, color="cyan")
         if vx:
             # One point per epoch, drawn as "o": tells the series apart without colour.
-            plt.scatter(vx, vy, label=val_label, marker="o", color="orange")
+            plt.scatter(vx, vy, marker="o", color="orange")
         xs = tx + vx
         ys = ty + vy
         marks = self.data.mark_series() if xs else []
@@ -116,6 +116,14 @@ class LossChart(PlotextPlot):
             plt.ylim(max(0.0, lo - max(1.0, (100.0 - lo) * 0.1)), 100.0)
         self.redraws += 1
         self.refresh()
+
+    @staticmethod
+    def legend(ascii_mode: bool = False) -> str:
+        """The series' key as Textual markup, for the chart's border title: the training curve's
+        mark and the validation points' "o", each in the colour plotext draws it in (its "cyan"
+        and "orange" are the terminal's ANSI cyan and yellow)."""
+        line = "+" if ascii_mode else "\u2501"
+        return f"[ansi_cyan]{line} train[/] [ansi_yellow]o validation[/]"
 
     def render(self) -> RenderResult:
         if self.data.empty:
