@@ -11,6 +11,7 @@ the checkpoint recorded with the trial's run in the run store.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from tui.controllers import sweep as sw
@@ -70,35 +71,35 @@ class SweepView:
         if spec is None:
             return
         host.save_settings()
-        self._launch(spec)
+        self._launch(lambda: spec, lambda: panel.starting(spec))
 
     def resume(self) -> None:
         """Continue the sweep the panel shows (stopped here, or an earlier one opened with ``o``)
-        with its stored settings; the panel's Workers field says how many trials at once."""
+        with its stored settings, read from the journal in the worker; the panel's Workers field
+        says how many trials at once."""
         host, panel = self.host, self.panel
         started = panel.trials.started
         if self.run.running or started is None or not panel.trials.resumable:
             return
-        from engine.errors import TermnistError
-        from engine.recovery import state_dir
-        from engine.sweep import resume_spec
-
         try:
             workers = sw.whole("workers", panel.values().get("workers") or sw.DEFAULTS["workers"])
         except sw.SweepFormError as exc:
             panel.show_error(exc.field, exc.reason)
             return
-        try:
-            spec = resume_spec(started.name, workers=workers, data_dir=host.datasets.data_dir,
-                               checkpoints=str(state_dir() / "checkpoints"))
-        except TermnistError as exc:          # SweepError: gone, damaged, storage unreadable
-            panel.show_error("settings", str(exc))
-            host.notify(str(exc), title="Sweep", severity="error", markup=False)
-            return
-        self._launch(spec)
+        from engine.recovery import state_dir
 
-    def _launch(self, spec: Any) -> None:
-        """Run ``spec`` in the sweep's thread worker, its events onto the panel."""
+        name, data_dir, checkpoints = started.name, host.datasets.data_dir, str(state_dir() / "checkpoints")
+
+        def make() -> Any:
+            from engine.sweep.runner import resume_spec
+
+            return resume_spec(name, workers=workers, data_dir=data_dir, checkpoints=checkpoints)
+
+        self._launch(make, lambda: panel.resuming(name, workers))
+
+    def _launch(self, make: Callable[[], Any], announce: Callable[[], None]) -> None:
+        """Run the spec ``make()`` returns (in the worker: a resume reads the journal) in the
+        sweep's thread worker, its events onto the panel; ``announce``: the panel says so."""
         host, panel = self.host, self.panel
         try:
             sw.ensure_resource_tracker()
@@ -106,18 +107,23 @@ class SweepView:
             host.report_error(f"cannot start the sweep's worker processes: {exc}")
             return
         stop = self.run.begin()
-        panel.starting(spec)
+        announce()
         run = self.run
 
         def post(message: Any) -> None:
             panel.post_message(message)
 
         def work() -> None:
+            from engine.errors import TermnistError
+
             error: str | None = None
             try:
+                spec = make()
                 error = sw.run_in_thread(spec, stop, host.datasets.get,
                                          lambda e: post(panel.Update(e)),
                                          lambda text, severity: post(panel.Note(text, severity)))
+            except TermnistError as exc:      # SweepError: the sweep to resume is gone or damaged
+                error = f"cannot resume: {exc}"
             except Exception as exc:  # noqa: BLE001 - a bug: logged with its traceback, shown as a line
                 internal.error("the sweep failed", exc_info=exc)
                 error = f"the sweep failed: {type(exc).__name__}: {exc}"

@@ -350,6 +350,18 @@ async def test_an_earlier_sweep_opens_from_the_list_and_resumes(bundled):
         assert panel.trials.done.n_complete == 3 and panel.trials.started.resumed
 
 
+async def test_resuming_a_sweep_that_is_gone_says_why(app):
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = await open_panel(pilot)
+        panel.show_earlier(dataclasses.replace(started(), name="ghost", workers=0), trial_events(0)[-1:])
+        await settle(pilot)
+        assert panel.trials.resumable and panel.check_action("resume", ()) is True
+        await press(pilot, "r")
+        await wait_for(pilot, lambda: not panel.running and panel.notes, what="the refusal")
+        assert "cannot resume" in panel.notes[-1] and "no sweep of that name" in panel.notes[-1]
+        assert panel.table.row_count == 1                           # what was shown stays
+
+
 async def test_open_with_no_sweep_kept_says_so(bundled):
     app = TermnistApp(load_dataset_fn=lambda name, data_dir: bundled, remember=False)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -310,16 +310,20 @@ class SweepPanel(Vertical):
 
     # -- the sweep's life ---------------------------------------------------------------------------
     def starting(self, spec: Any) -> None:
-        """The presenter started ``spec``'s thread (a resumed sweep keeps the rows shown)."""
+        """The presenter started ``spec``'s thread."""
+        self.trials.clear()
+        self._best = None
+        self.table.clear()
+        self._running_now(f"{spec.name}: starting {spec.trials} trial(s), {spec.workers} worker(s)... F7 stops")
+
+    def resuming(self, name: str, workers: int) -> None:
+        """The presenter started resuming sweep ``name``: the rows shown stay."""
+        self._running_now(f"{name}: resuming with its stored settings, {workers} worker(s)... F7 stops")
+
+    def _running_now(self, status: str) -> None:
         self.running, self.stopping = True, False
         self.notes.clear()
-        if not spec.resume:
-            self.trials.clear()
-            self._best = None
-            self.table.clear()
-        how = "resuming" if spec.resume else "starting"
-        budget = f"{spec.trials} trial(s)" if spec.trials is not None else f"{spec.time_budget:.0f} s"
-        self._set_status(f"{spec.name}: {how}, {budget}, {spec.workers} worker(s)... F7 stops")
+        self._set_status(status)
         self.table.focus()
         self.refresh_bindings()
 
