@@ -261,6 +261,23 @@ def test_format_helpers():
 
 
 # -- a real sweep ---------------------------------------------------------------------------------------
+def real_app(bundled) -> TermnistApp:
+    """An app whose sweeps' worker processes find the bundled sample (its data_dir)."""
+    return TermnistApp(data_dir=str(SAMPLE_DIR), load_dataset_fn=lambda name, data_dir: bundled, remember=False)
+
+
+async def start_tiny_sweep(pilot, trials: str, epochs: str):
+    """The Sweep panel, the tiny settings with this budget, F5, and its first trial on the table."""
+    app = pilot.app
+    panel = await open_panel(pilot)
+    tiny_settings(app)
+    panel.set_values({"trials": trials, "epochs": epochs})
+    await pilot.pause()
+    await press(pilot, "f5")
+    await wait_for(pilot, lambda: bool(panel.trials.rows), timeout=90, what="a trial")
+    return panel
+
+
 def tiny_settings(app) -> None:
     app.form.set_config(TrainConfig(hidden=(16,), epochs=1, batch_size=64, val_size=2000, lr=0.1, seed=3))
     app.query_one("#sweep-param-0", Input).value = "lr=0.05,0.2"
@@ -271,7 +288,7 @@ def tiny_settings(app) -> None:
 async def test_a_real_tiny_sweep_end_to_end(bundled):
     """The bundled sample, 2 trials, 1 epoch, a tiny net, one worker: both rows complete, and the
     best trial's model loads through the run store's checkpoint."""
-    app = TermnistApp(data_dir=str(SAMPLE_DIR), load_dataset_fn=lambda name, data_dir: bundled, remember=False)
+    app = real_app(bundled)
     async with app.run_test(size=(80, 24)) as pilot:
         panel = await open_panel(pilot)
         tiny_settings(app)
@@ -293,14 +310,9 @@ async def test_a_real_tiny_sweep_end_to_end(bundled):
 
 
 async def test_a_sweep_stopped_in_the_panel_resumes_with_its_rows(bundled):
-    app = TermnistApp(data_dir=str(SAMPLE_DIR), load_dataset_fn=lambda name, data_dir: bundled, remember=False)
+    app = real_app(bundled)
     async with app.run_test(size=(80, 24)) as pilot:
-        panel = await open_panel(pilot)
-        tiny_settings(app)
-        panel.set_values({"trials": "4", "epochs": "5"})
-        await pilot.pause()
-        await press(pilot, "f5")
-        await wait_for(pilot, lambda: bool(panel.trials.rows), timeout=90, what="a trial")
+        panel = await start_tiny_sweep(pilot, trials="4", epochs="5")
         await press(pilot, "f7")
         await wait_for(pilot, lambda: not panel.running, timeout=90, what="the stop")
         name = panel.trials.started.name
@@ -331,7 +343,7 @@ async def test_an_earlier_sweep_opens_from_the_list_and_resumes(bundled):
     run_sweep(SweepSpec(name="earlier", space=parse_space(["lr=0.05,0.2"]), base=base, epochs=1, trials=3,
                         pruner="none", data_dir=str(SAMPLE_DIR), workers=1),
               lambda e: stop.set() if isinstance(e, TrialFinished) else None, stop=stop)
-    app = TermnistApp(data_dir=str(SAMPLE_DIR), load_dataset_fn=lambda name, data_dir: bundled, remember=False)
+    app = real_app(bundled)
     async with app.run_test(size=(80, 24)) as pilot:
         panel = await open_panel(pilot)
         panel.table.focus()
@@ -374,14 +386,9 @@ async def test_open_with_no_sweep_kept_says_so(bundled):
 
 
 async def test_quitting_during_a_sweep_exits(bundled):
-    app = TermnistApp(data_dir=str(SAMPLE_DIR), load_dataset_fn=lambda name, data_dir: bundled, remember=False)
+    app = real_app(bundled)
     async with app.run_test(size=(80, 24)) as pilot:
-        panel = await open_panel(pilot)
-        tiny_settings(app)
-        panel.set_values({"trials": "6", "epochs": "5"})
-        await pilot.pause()
-        await press(pilot, "f5")
-        await wait_for(pilot, lambda: bool(panel.trials.rows), timeout=60, what="a trial")
+        await start_tiny_sweep(pilot, trials="6", epochs="5")
         stop = app.sweep.run.stop_event
         await press(pilot, "ctrl+q")
         await pilot.pause()

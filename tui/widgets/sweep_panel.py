@@ -331,14 +331,7 @@ class SweepPanel(Vertical):
         """An earlier sweep (engine.sweep.earlier_sweep): its trials in the table, the chart, the
         importances; ``r`` resumes it when it has trials left."""
         for e in (started, *finished):
-            self.show_event(e)
-        c = self.trials.counts()
-        best = self.trials.best()
-        best_text = f" | best #{best.number} {best.value * 100:.1f}%" if best is not None and best.value is not None \
-            else ""
-        left = " | r resumes" if self.trials.resumable else ""
-        self._set_status(f"{started.name} (earlier): {c['complete']} complete, {c['pruned']} pruned,"
-                         f" {c['failed']} failed{best_text}{left}")
+            self.show_event(e)             # the status says "(earlier)": _show_status
         self._want_importances()
         self.table.focus()
         self.refresh_bindings()
@@ -436,7 +429,11 @@ class SweepPanel(Vertical):
         best = t.best()
         best_text = f" | best #{best.number} {best.value * 100:.1f}%" if best is not None and best.value is not None \
             else ""
-        if t.done is not None:
+        if t.done is None and t.started.workers == 0:      # an earlier sweep, opened (o): nothing runs
+            left = " | r resumes" if t.resumable else ""
+            self._set_status(f"{t.started.name} (earlier): {c['complete']} complete, {c['pruned']} pruned,"
+                             f" {c['failed']} failed{best_text}{left}")
+        elif t.done is not None:
             how = "stopped" if t.done.interrupted else "done"
             keys = " (b, m)" if best is not None else ""
             self._set_status(f"{how} in {t.done.seconds:.0f}s: {c['complete']} complete, {c['pruned']} pruned,"
